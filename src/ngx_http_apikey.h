@@ -1,0 +1,320 @@
+
+/*
+ * ngx_http_apikey_module: types and functions shared by the module's files.
+ *
+ * The key mirror lives in one shared zone: a power-of-two bucket array of
+ * singly linked nodes, each node a slab allocation that holds the mutable
+ * counters of one key followed by its immutable record image.  Only the
+ * syncing worker writes records; every worker reads them and updates the
+ * counters, always under the zone's slab mutex.
+ */
+
+
+#ifndef _NGX_HTTP_APIKEY_H_INCLUDED_
+#define _NGX_HTTP_APIKEY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_APIKEY_DIGEST_LEN      32
+#define NGX_HTTP_APIKEY_HEX_LEN         64
+#define NGX_HTTP_APIKEY_MAX_KEY_LEN     256
+
+#define NGX_HTTP_APIKEY_HEADER_BEARER   0x01
+#define NGX_HTTP_APIKEY_HEADER_XSECRET  0x02
+
+#define NGX_HTTP_APIKEY_ACCESS_FULL     1
+#define NGX_HTTP_APIKEY_ACCESS_READ     2
+#define NGX_HTTP_APIKEY_ACCESS_LIMITED  3
+
+#define NGX_HTTP_APIKEY_GRANT_READ      0x01
+#define NGX_HTTP_APIKEY_GRANT_WRITE     0x02
+
+/* node->record.limit: absent in the record, or "unlimited" */
+#define NGX_HTTP_APIKEY_LIMIT_DEFAULT   0xffffffff
+#define NGX_HTTP_APIKEY_LIMIT_UNLIMITED 0xfffffffe
+#define NGX_HTTP_APIKEY_LIMIT_MAX       0xfffffff0
+
+/* loc conf rate_limit: "off" */
+#define NGX_HTTP_APIKEY_RATE_OFF        0
+
+#define NGX_HTTP_APIKEY_STYLE_DETAIL    0
+#define NGX_HTTP_APIKEY_STYLE_ERROR     1
+
+#define NGX_HTTP_APIKEY_SCOPE_LOCAL     0
+#define NGX_HTTP_APIKEY_SCOPE_CLUSTER   1
+
+/* record field bounds: a record beyond them breaks the schema */
+#define NGX_HTTP_APIKEY_MAX_STR         255
+#define NGX_HTTP_APIKEY_MAX_IPS         64
+#define NGX_HTTP_APIKEY_MAX_GRANTS_LEN  4096
+
+#define NGX_HTTP_APIKEY_NODE_STAGED     0x01
+
+
+typedef enum {
+    NGX_HTTP_APIKEY_OK = 0,
+    NGX_HTTP_APIKEY_MISSING,
+    NGX_HTTP_APIKEY_INVALID,
+    NGX_HTTP_APIKEY_EXPIRED,
+    NGX_HTTP_APIKEY_IP,
+    NGX_HTTP_APIKEY_FORBIDDEN,
+    NGX_HTTP_APIKEY_LIMITED,
+    NGX_HTTP_APIKEY_UNAVAILABLE,
+    NGX_HTTP_APIKEY_NDECISIONS
+} ngx_http_apikey_decision_e;
+
+
+typedef enum {
+    NGX_HTTP_APIKEY_SYNC_IDLE = 0,
+    NGX_HTTP_APIKEY_SYNC_CONNECTING,
+    NGX_HTTP_APIKEY_SYNC_LOADING,
+    NGX_HTTP_APIKEY_SYNC_SYNCED,
+    NGX_HTTP_APIKEY_SYNC_DOWN
+} ngx_http_apikey_sync_state_e;
+
+
+/*
+ * The record image: what a key's Redis hash says, packed.  Two images are
+ * equal exactly when memcmp() says so, which lets a full re-sync skip
+ * unchanged keys without allocating.
+ *
+ * data[] holds: id, owner, name (lengths below), then nips entries of
+ * ngx_http_apikey_cidr_t, then grants_len bytes of grants, each grant
+ * being [perm byte][name length byte][name].
+ */
+
+typedef struct {
+    u_char                      digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+    uint32_t                    expires;
+    uint32_t                    limit;
+    uint8_t                     access;
+    uint8_t                     active;
+    uint8_t                     id_len;
+    uint8_t                     owner_len;
+    uint8_t                     name_len;
+    uint8_t                     nips;
+    uint16_t                    grants_len;
+    u_char                      data[1];
+} ngx_http_apikey_record_t;
+
+
+typedef struct {
+    uint8_t                     family;     /* AF_INET or AF_INET6 */
+    uint8_t                     bits;
+    u_char                      addr[16];
+} ngx_http_apikey_cidr_t;
+
+
+typedef struct ngx_http_apikey_node_s  ngx_http_apikey_node_t;
+
+struct ngx_http_apikey_node_s {
+    ngx_http_apikey_node_t     *next;
+    uint32_t                    generation;
+    uint32_t                    flags;
+
+    /* hourly counters, see ngx_http_apikey_limit.c */
+    uint32_t                    window;     /* hour number: time / 3600 */
+    uint32_t                    count;      /* counted here this window */
+    uint32_t                    remote;     /* counted elsewhere (cluster) */
+    uint32_t                    pending;    /* not yet written to Redis */
+    uint32_t                    last_used;
+
+    ngx_http_apikey_record_t    record;     /* must stay last */
+};
+
+
+#define ngx_http_apikey_record_size(rec)                                      \
+    (offsetof(ngx_http_apikey_record_t, data)                                 \
+     + (rec)->id_len + (rec)->owner_len + (rec)->name_len                     \
+     + (rec)->nips * sizeof(ngx_http_apikey_cidr_t) + (rec)->grants_len)
+
+#define ngx_http_apikey_record_id(rec)     ((rec)->data)
+#define ngx_http_apikey_record_owner(rec)  ((rec)->data + (rec)->id_len)
+#define ngx_http_apikey_record_name(rec)                                      \
+    ((rec)->data + (rec)->id_len + (rec)->owner_len)
+#define ngx_http_apikey_record_ips(rec)                                       \
+    ((ngx_http_apikey_cidr_t *) ((rec)->data + (rec)->id_len                  \
+                                 + (rec)->owner_len + (rec)->name_len))
+#define ngx_http_apikey_record_grants(rec)                                    \
+    ((u_char *) ngx_http_apikey_record_ips(rec)                               \
+     + (rec)->nips * sizeof(ngx_http_apikey_cidr_t))
+
+
+typedef struct {
+    ngx_http_apikey_node_t    **buckets;
+    ngx_uint_t                  mask;
+    ngx_uint_t                  nkeys;
+
+    uint32_t                    generation;
+    ngx_uint_t                  loaded;     /* a complete set was served */
+    ngx_uint_t                  from_snapshot;
+
+    /* the syncing worker */
+    ngx_atomic_t                owner;      /* its pid, 0 = nobody */
+    ngx_atomic_t                heartbeat;  /* its ngx_current_msec */
+
+    /* statistics, see ngx_http_apikey_status.c */
+    ngx_atomic_t                decisions[NGX_HTTP_APIKEY_NDECISIONS];
+    ngx_atomic_t                events_applied;
+    ngx_atomic_t                reconnects;
+    ngx_atomic_t                full_syncs;
+    ngx_atomic_t                skipped_records;
+    ngx_atomic_t                usage_flushes;
+    ngx_uint_t                  sync_state;
+    time_t                      last_full_sync;
+    ngx_msec_t                  last_full_sync_ms;
+} ngx_http_apikey_shctx_t;
+
+
+typedef struct {
+    ngx_http_apikey_shctx_t    *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_str_t                   name;
+    size_t                      size;
+} ngx_http_apikey_zone_t;
+
+
+typedef struct {
+    ngx_str_t                   host;       /* numeric, resolved at -t */
+    ngx_int_t                   port;
+    ngx_str_t                   unix_path;
+    ngx_int_t                   db;
+    ngx_str_t                   user;
+    ngx_str_t                   password;
+    ngx_str_t                   prefix;
+    ngx_str_t                   address;    /* as configured, for logs */
+} ngx_http_apikey_redis_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_apikey_redis_conf_t *redis;
+    ngx_msec_t                  sync_interval;
+    ngx_str_t                   hash_secret;
+    ngx_uint_t                  scope;
+    ngx_str_t                   snapshot;
+    ngx_uint_t                  enabled_anywhere;
+} ngx_http_apikey_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_uint_t                  headers;
+    ngx_str_t                   prefix;
+    ngx_flag_t                  checksum;
+    ngx_http_complex_value_t   *resource;
+    ngx_uint_t                  rate_limit;     /* per hour, 0 = off */
+    ngx_uint_t                  error_style;
+    ngx_flag_t                  pass_key;
+    ngx_flag_t                  status;
+} ngx_http_apikey_loc_conf_t;
+
+
+/* per request: what the decision found, for variables and headers */
+typedef struct {
+    ngx_http_apikey_decision_e  decision;
+    ngx_str_t                   key;        /* points into the header */
+    ngx_str_t                   id;
+    ngx_str_t                   owner;
+    ngx_str_t                   name;
+    ngx_uint_t                  access;
+
+    ngx_uint_t                  counted;    /* rate headers apply */
+    uint32_t                    limit;
+    uint32_t                    remaining;
+    time_t                      reset;
+
+    unsigned                    decided:1;
+    unsigned                    duplicate_authorization:1;
+} ngx_http_apikey_ctx_t;
+
+
+/* a parsed request key, see ngx_http_apikey_header.c */
+typedef struct {
+    ngx_str_t                   key;
+    ngx_uint_t                  presented;  /* a key header was present */
+} ngx_http_apikey_found_t;
+
+
+extern ngx_module_t  ngx_http_apikey_module;
+
+
+/* ngx_http_apikey_header.c */
+ngx_http_apikey_decision_e ngx_http_apikey_read_key(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
+    ngx_str_t *key);
+ngx_int_t ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
+    ngx_str_t *key);
+void ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf);
+size_t ngx_http_apikey_mask(u_char *dst, ngx_str_t *key, ngx_str_t *prefix);
+ngx_int_t ngx_http_apikey_patch_headers_in(ngx_conf_t *cf);
+
+/* ngx_http_apikey_store.c */
+ngx_int_t ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+ngx_http_apikey_node_t *ngx_http_apikey_lookup_locked(
+    ngx_http_apikey_zone_t *zone, u_char *digest);
+ngx_int_t ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_record_t *rec, size_t size, ngx_uint_t staged);
+ngx_int_t ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone,
+    u_char *digest, ngx_uint_t staged_only);
+ngx_int_t ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone,
+    u_char *digest);
+ngx_uint_t ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
+    ngx_uint_t *bucket, ngx_uint_t nbuckets, uint32_t keep_generation);
+void ngx_http_apikey_wipe_locked(ngx_http_apikey_zone_t *zone);
+
+/* ngx_http_apikey_record.c */
+ngx_int_t ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
+    ngx_str_t *fields, ngx_uint_t nfields, ngx_http_apikey_record_t *rec,
+    size_t *size);
+size_t ngx_http_apikey_record_max_size(void);
+ngx_int_t ngx_http_apikey_parse_cidr(u_char *p, size_t len,
+    ngx_http_apikey_cidr_t *cidr);
+ngx_int_t ngx_http_apikey_parse_grants(u_char *p, size_t len, u_char *out,
+    size_t *out_len);
+ngx_int_t ngx_http_apikey_digest(ngx_str_t *secret, u_char *key, size_t len,
+    u_char *digest);
+ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,
+    u_char *digest);
+
+/* ngx_http_apikey_policy.c */
+ngx_int_t ngx_http_apikey_access_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
+    struct sockaddr *sa);
+ngx_uint_t ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec,
+    ngx_uint_t method, ngx_str_t *resource);
+
+/* ngx_http_apikey_limit.c */
+ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
+    ngx_http_apikey_node_t *node, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx);
+ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
+
+/* ngx_http_apikey_error.c */
+ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
+
+/* ngx_http_apikey_variables.c */
+ngx_int_t ngx_http_apikey_add_variables(ngx_conf_t *cf);
+extern ngx_str_t  ngx_http_apikey_decision_names[];
+
+/* ngx_http_apikey_sync.c */
+ngx_int_t ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle);
+void ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle);
+
+/* ngx_http_apikey_status.c */
+char *ngx_http_apikey_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_http_apikey_snapshot.c */
+ngx_int_t ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
+    ngx_str_t *path, ngx_log_t *log);
+ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
+    ngx_str_t *path, ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_APIKEY_H_INCLUDED_ */
