@@ -30,8 +30,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     printf '%s' "$want" > "$stamp"
 fi
 
-make -s -C "$work" -f objs/Makefile modules \
-    CFLAGS_EXTRA= >"$build/make.log" 2>&1 || { grep -E "error|warning" -A3 "$build/make.log" | head -60; exit 1; }
+make -C "$work" -f objs/Makefile modules >"$build/make.log" 2>&1 || {
+    grep -E "error|warning|Stop" -A3 "$build/make.log" | head -60; exit 1; }
 grep -E "warning:" "$build/make.log" | head -20 || true
 
 mkdir -p "$build/modules"

@@ -51,6 +51,8 @@
 #define NGX_HTTP_APIKEY_MAX_STR         255
 #define NGX_HTTP_APIKEY_MAX_IPS         64
 #define NGX_HTTP_APIKEY_MAX_GRANTS_LEN  4096
+#define NGX_HTTP_APIKEY_MAX_FIELDS      256     /* HGETALL elements */
+#define NGX_HTTP_APIKEY_MAX_PREFIX      128
 
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
 
@@ -223,21 +225,18 @@ typedef struct {
     ngx_str_t                   name;
     ngx_uint_t                  access;
 
-    ngx_uint_t                  counted;    /* rate headers apply */
     uint32_t                    limit;
     uint32_t                    remaining;
     time_t                      reset;
 
     unsigned                    decided:1;
+    unsigned                    counted:1;      /* counted once already */
+    unsigned                    rate_headers:1; /* X-RateLimit-* apply */
+    unsigned                    headers_sent:1;
+    unsigned                    syntax_ok:1;
+    unsigned                    marked:1;
     unsigned                    duplicate_authorization:1;
 } ngx_http_apikey_ctx_t;
-
-
-/* a parsed request key, see ngx_http_apikey_header.c */
-typedef struct {
-    ngx_str_t                   key;
-    ngx_uint_t                  presented;  /* a key header was present */
-} ngx_http_apikey_found_t;
 
 
 extern ngx_module_t  ngx_http_apikey_module;
@@ -249,7 +248,7 @@ ngx_http_apikey_decision_e ngx_http_apikey_read_key(ngx_http_request_t *r,
     ngx_str_t *key);
 ngx_int_t ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     ngx_str_t *key);
-void ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
+ngx_int_t ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf);
 size_t ngx_http_apikey_mask(u_char *dst, ngx_str_t *key, ngx_str_t *prefix);
 ngx_int_t ngx_http_apikey_patch_headers_in(ngx_conf_t *cf);
@@ -284,6 +283,7 @@ ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,
 
 /* ngx_http_apikey_policy.c */
 ngx_int_t ngx_http_apikey_access_handler(ngx_http_request_t *r);
+ngx_http_apikey_ctx_t *ngx_http_apikey_find_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
     struct sockaddr *sa);
 ngx_uint_t ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec,
@@ -302,6 +302,11 @@ ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,
 /* ngx_http_apikey_variables.c */
 ngx_int_t ngx_http_apikey_add_variables(ngx_conf_t *cf);
 extern ngx_str_t  ngx_http_apikey_decision_names[];
+
+/* ngx_http_apikey_preload.c */
+ngx_int_t ngx_http_apikey_preload(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
+u_char *ngx_http_apikey_glob_escape(u_char *dst, ngx_str_t *src, size_t max);
 
 /* ngx_http_apikey_sync.c */
 ngx_int_t ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle);

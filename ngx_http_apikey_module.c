@@ -1,0 +1,897 @@
+
+/*
+ * ngx_http_apikey_module: API-key authentication in the access phase.
+ *
+ * This file owns the module definition, the directives and their
+ * inheritance, and the hooks into nginx (phase handler, filters, process
+ * start and exit).  The work itself lives in src/, one concern per file.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <sodium.h>
+
+#include "ngx_http_apikey.h"
+
+
+static ngx_int_t ngx_http_apikey_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_apikey_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_apikey_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_apikey_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_apikey_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_apikey_init_process(ngx_cycle_t *cycle);
+static void ngx_http_apikey_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_apikey_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_hash_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_set_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apikey_set_path(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_apikey_styles[] = {
+    { ngx_string("detail"), NGX_HTTP_APIKEY_STYLE_DETAIL },
+    { ngx_string("error"), NGX_HTTP_APIKEY_STYLE_ERROR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_apikey_scopes[] = {
+    { ngx_string("local"), NGX_HTTP_APIKEY_SCOPE_LOCAL },
+    { ngx_string("cluster"), NGX_HTTP_APIKEY_SCOPE_CLUSTER },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_apikey_commands[] = {
+
+    { ngx_string("apikey_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_apikey_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_sync_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_time,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apikey_main_conf_t, sync_interval),
+      NULL },
+
+    { ngx_string("apikey_hash_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_hash_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_rate_limit_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_enum,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apikey_main_conf_t, scope),
+      &ngx_http_apikey_scopes },
+
+    { ngx_string("apikey_snapshot"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_path,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apikey_main_conf_t, snapshot),
+      NULL },
+
+    { ngx_string("apikey"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("apikey_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apikey_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_prefix,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_checksum"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, checksum),
+      NULL },
+
+    { ngx_string("apikey_resource"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, resource),
+      NULL },
+
+    { ngx_string("apikey_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apikey_error_style"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, error_style),
+      &ngx_http_apikey_styles },
+
+    { ngx_string("apikey_pass_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, pass_key),
+      NULL },
+
+    { ngx_string("apikey_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_apikey_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_apikey_module_ctx = {
+    ngx_http_apikey_preconfiguration,      /* preconfiguration */
+    ngx_http_apikey_postconfiguration,     /* postconfiguration */
+
+    ngx_http_apikey_create_main_conf,      /* create main configuration */
+    ngx_http_apikey_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_apikey_create_loc_conf,       /* create location configuration */
+    ngx_http_apikey_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_apikey_module = {
+    NGX_MODULE_V1,
+    &ngx_http_apikey_module_ctx,           /* module context */
+    ngx_http_apikey_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_apikey_init_module,           /* init module */
+    ngx_http_apikey_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_apikey_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_apikey_preconfiguration(ngx_conf_t *cf)
+{
+    if (sodium_init() < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "apikey: libsodium could not be initialized");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apikey_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_apikey_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
+
+    if (!amcf->enabled_anywhere) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_apikey_access_handler;
+
+    if (ngx_http_apikey_patch_headers_in(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apikey_limit_init(cf);
+}
+
+
+static void *
+ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->shm_zone = NULL;
+     *     amcf->redis = NULL;
+     *     amcf->hash_secret = { 0, NULL };
+     *     amcf->snapshot = { 0, NULL };
+     *     amcf->enabled_anywhere = 0;
+     */
+
+    amcf->sync_interval = NGX_CONF_UNSET_MSEC;
+    amcf->scope = NGX_CONF_UNSET_UINT;
+
+    return amcf;
+}
+
+
+static char *
+ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_apikey_main_conf_t  *amcf = conf;
+
+    ngx_conf_init_msec_value(amcf->sync_interval, 60000);
+    ngx_conf_init_uint_value(amcf->scope, NGX_HTTP_APIKEY_SCOPE_LOCAL);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_apikey_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->headers = 0;
+     *     alcf->prefix = { 0, NULL };
+     *     alcf->resource = NULL;
+     *     alcf->status = 0;
+     */
+
+    alcf->enable = NGX_CONF_UNSET;
+    alcf->checksum = NGX_CONF_UNSET;
+    alcf->rate_limit = NGX_CONF_UNSET_UINT;
+    alcf->error_style = NGX_CONF_UNSET_UINT;
+    alcf->pass_key = NGX_CONF_UNSET;
+    alcf->resource = NGX_CONF_UNSET_PTR;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_apikey_loc_conf_t *prev = parent;
+    ngx_http_apikey_loc_conf_t *conf = child;
+
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->headers == 0) {
+        conf->headers = prev->headers ? prev->headers
+                        : (NGX_HTTP_APIKEY_HEADER_BEARER
+                           | NGX_HTTP_APIKEY_HEADER_XSECRET);
+    }
+
+    if (conf->prefix.data == NULL) {
+        conf->prefix = prev->prefix;
+    }
+
+    ngx_conf_merge_value(conf->checksum, prev->checksum, 0);
+    ngx_conf_merge_ptr_value(conf->resource, prev->resource, NULL);
+    ngx_conf_merge_uint_value(conf->rate_limit, prev->rate_limit,
+                              NGX_HTTP_APIKEY_RATE_OFF);
+    ngx_conf_merge_uint_value(conf->error_style, prev->error_style,
+                              NGX_HTTP_APIKEY_STYLE_DETAIL);
+    ngx_conf_merge_value(conf->pass_key, prev->pass_key, 0);
+
+    if (!conf->enable && !conf->status) {
+        return NGX_CONF_OK;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
+
+    if (amcf->shm_zone == NULL || amcf->redis == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" requires \"apikey_zone\" and "
+                           "\"apikey_redis\" in the http block",
+                           conf->enable ? "apikey on" : "apikey_status");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->enable) {
+        amcf->enabled_anywhere = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apikey_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    if (sodium_init() < 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "apikey: libsodium could not be initialized");
+        return NGX_ERROR;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apikey_module);
+
+    if (ngx_test_config || amcf == NULL || amcf->shm_zone == NULL
+        || amcf->redis == NULL)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_apikey_preload(cycle, amcf) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apikey_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_apikey_sync_init_process(cycle);
+}
+
+
+static void
+ngx_http_apikey_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_apikey_sync_exit_process(cycle);
+}
+
+
+static char *
+ngx_http_apikey_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_main_conf_t *amcf = conf;
+
+    u_char                  *p;
+    ssize_t                  size;
+    ngx_str_t               *value, name, s;
+    ngx_http_apikey_zone_t  *zone;
+
+    if (amcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"name:size\"", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (64 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small in \"%V\" directive, "
+                           "it must be at least %uzk", &name, &cmd->name,
+                           (size_t) (64 * ngx_pagesize) / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = name;
+    zone->size = size;
+
+    amcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_apikey_module);
+    if (amcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" directive is already used",
+                           &name, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->shm_zone->init = ngx_http_apikey_init_zone;
+    amcf->shm_zone->data = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_main_conf_t *amcf = conf;
+
+    u_char                        *p, text[NGX_SOCKADDR_STRLEN];
+    size_t                         len;
+    ngx_int_t                      n;
+    ngx_url_t                      u;
+    ngx_str_t                     *value, *arg;
+    ngx_uint_t                     i;
+    ngx_http_apikey_redis_conf_t  *rcf;
+
+    if (amcf->redis) {
+        return "is duplicate";
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_redis_conf_t));
+    if (rcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    rcf->address = value[1];
+    ngx_str_set(&rcf->prefix, "apikey:");
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        rcf->unix_path.len = value[1].len - 5;
+        rcf->unix_path.data = ngx_pnalloc(cf->pool, rcf->unix_path.len + 1);
+        if (rcf->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(rcf->unix_path.data, value[1].data + 5,
+                    rcf->unix_path.len + 1);
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"%V\" directive%s%s",
+                               &value[1], &cmd->name, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+
+        p = text;
+
+        if (len > 2 && text[0] == '[') {
+            p++;
+            len -= 2;
+        }
+
+        rcf->host.data = ngx_pnalloc(cf->pool, len + 1);
+        if (rcf->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->host.len = len;
+        ngx_cpystrn(rcf->host.data, p, len + 1);
+        rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        arg = &value[i];
+
+        if (ngx_strncmp(arg->data, "db=", 3) == 0) {
+            n = ngx_atoi(arg->data + 3, arg->len - 3);
+            if (n == NGX_ERROR || n > 1000000) {
+                goto invalid;
+            }
+
+            rcf->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(arg->data, "user=", 5) == 0 && arg->len > 5) {
+            rcf->user.data = arg->data + 5;
+            rcf->user.len = arg->len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(arg->data, "password=", 9) == 0 && arg->len > 9) {
+            rcf->password.data = arg->data + 9;
+            rcf->password.len = arg->len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(arg->data, "prefix=", 7) == 0
+            && arg->len - 7 <= NGX_HTTP_APIKEY_MAX_PREFIX)
+        {
+            rcf->prefix.data = arg->data + 7;
+            rcf->prefix.len = arg->len - 7;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (rcf->user.len && rcf->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"user=\" needs \"password=\" in \"%V\" directive",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->redis = rcf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    /* a password must not reach the log, even a mistyped one */
+
+    if (ngx_strncmp(arg->data, "password", 8) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"password=...\" in \"%V\" "
+                           "directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       arg, &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_apikey_hash_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_main_conf_t *amcf = conf;
+
+    u_char           *buf;
+    size_t            len;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, name;
+
+    if (amcf->hash_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open \"%V\" in \"%V\" directive",
+                           &name, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, 66);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    /* 64 bytes and a newline at most: a 66th byte means too long */
+
+    n = ngx_read_fd(fd, buf, 66);
+
+    ngx_close_file(fd);
+
+    len = (n > 0) ? (size_t) n : 0;
+
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+    }
+
+    if (n < 0 || n == 66 || len < 32 || len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" in \"%V\" directive must hold "
+                           "32 to 64 bytes", &name, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->hash_secret.data = buf;
+    amcf->hash_secret.len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_headers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (alcf->headers) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 6
+            && ngx_strncasecmp(value[i].data, (u_char *) "bearer", 6) == 0)
+        {
+            alcf->headers |= NGX_HTTP_APIKEY_HEADER_BEARER;
+            continue;
+        }
+
+        if (value[i].len == 12
+            && ngx_strncasecmp(value[i].data, (u_char *) "x-secret-key", 12)
+               == 0)
+        {
+            alcf->headers |= NGX_HTTP_APIKEY_HEADER_XSECRET;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"bearer\" or \"x-secret-key\"",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value;
+
+    if (alcf->prefix.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* a prefix that no valid key can carry would refuse every key */
+
+    if (value[1].len == 0 || value[1].len >= NGX_HTTP_APIKEY_MAX_KEY_LEN
+        || ngx_http_apikey_check_syntax(NULL, &value[1]) != NGX_OK
+        || value[1].data[value[1].len - 1] == '=')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be 1 to 255 token characters "
+                           "(A-Z a-z 0-9 - . _ ~ + /)", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->prefix = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apikey_loc_conf_t *alcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (alcf->rate_limit != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        alcf->rate_limit = NGX_HTTP_APIKEY_RATE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    n = NGX_ERROR;
+
+    if (value[1].len > 2
+        && ngx_strncmp(value[1].data + value[1].len - 2, "/h", 2) == 0)
+    {
+        n = ngx_atoi(value[1].data, value[1].len - 2);
+    }
+
+    if (n <= 0 || n > (ngx_int_t) NGX_HTTP_APIKEY_LIMIT_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"N/h\" with N from 1 to %uD, "
+                           "or \"off\"", &value[1], &cmd->name,
+                           (uint32_t) NGX_HTTP_APIKEY_LIMIT_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->rate_limit = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_set_time(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t  *msp;
+
+    msp = (ngx_msec_t *) (p + cmd->offset);
+
+    if (*msp != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *msp = ngx_parse_time(&value[1], 0);
+
+    if (*msp == (ngx_msec_t) NGX_ERROR || *msp == 0
+        || *msp > 7 * 24 * 3600 * 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be a time from 1ms to 7d",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apikey_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i;
+    ngx_conf_enum_t  *e;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            *np = e[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "it must be \"%V\" or \"%V\"",
+                       &value[1], &cmd->name, &e[0].name, &e[1].name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_apikey_set_path(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    *field = value[1];
+
+    if (field->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"\" in \"%V\" directive",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, field, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,125 @@
+
+/*
+ * Refusals: the exact JSON bodies of SPEC section 5 in both dialects, the
+ * status codes, and WWW-Authenticate on 401s where bearer keys are read.
+ * The response is sent from the access phase, so error_page does not
+ * rewrite it.
+ */
+
+
+#include "ngx_http_apikey.h"
+
+
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                   body[2];    /* detail, error */
+} ngx_http_apikey_error_t;
+
+
+#define ngx_http_apikey_unauthorized(message)                                 \
+    "{\"error\":\"Unauthorized\",\"message\":\"" message                      \
+    "\",\"status_code\":401}"
+
+#define ngx_http_apikey_forbidden(message)                                    \
+    "{\"error\":\"Forbidden\",\"message\":\"" message                         \
+    "\",\"status_code\":403}"
+
+
+/* indexed by ngx_http_apikey_decision_e */
+
+static ngx_http_apikey_error_t  ngx_http_apikey_errors[] = {
+
+    { NGX_HTTP_OK, { ngx_null_string, ngx_null_string } },
+
+    { NGX_HTTP_UNAUTHORIZED,
+      { ngx_string("{\"detail\":\"Missing API key\"}"),
+        ngx_string(ngx_http_apikey_unauthorized(
+                       "Invalid or missing X-Secret-Key header")) } },
+
+    { NGX_HTTP_UNAUTHORIZED,
+      { ngx_string("{\"detail\":\"Invalid API key\"}"),
+        ngx_string(ngx_http_apikey_unauthorized(
+                       "Invalid or missing X-Secret-Key header")) } },
+
+    { NGX_HTTP_UNAUTHORIZED,
+      { ngx_string("{\"detail\":\"API key expired\"}"),
+        ngx_string(ngx_http_apikey_unauthorized("Secret key expired")) } },
+
+    { NGX_HTTP_FORBIDDEN,
+      { ngx_string("{\"detail\":"
+                   "\"Client address not allowed for this API key\"}"),
+        ngx_string(ngx_http_apikey_forbidden(
+                       "Client address not allowed")) } },
+
+    { NGX_HTTP_FORBIDDEN,
+      { ngx_string("{\"detail\":"
+                   "\"API key lacks permission for this operation\"}"),
+        ngx_string(ngx_http_apikey_forbidden(
+                       "Secret key lacks permissions")) } },
+
+    { NGX_HTTP_TOO_MANY_REQUESTS,
+      { ngx_string("{\"detail\":\"Rate limit exceeded\"}"),
+        ngx_string("{\"error\":\"Too Many Requests\","
+                   "\"message\":\"Rate limit exceeded\","
+                   "\"status_code\":429}") } },
+
+    { NGX_HTTP_SERVICE_UNAVAILABLE,
+      { ngx_string("{\"detail\":\"Authentication unavailable\"}"),
+        ngx_string("{\"error\":\"Service Unavailable\","
+                   "\"message\":\"Authentication unavailable\","
+                   "\"status_code\":503}") } }
+};
+
+
+/*
+ * Sends the refusal and finalizes the request; the access phase must then
+ * stop (NGX_DONE).
+ */
+
+ngx_int_t
+ngx_http_apikey_send_error(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  type;
+    ngx_table_elt_t           *h;
+    ngx_http_apikey_error_t   *err;
+    ngx_http_complex_value_t   cv;
+
+    err = &ngx_http_apikey_errors[ctx->decision];
+
+    if (err->status == NGX_HTTP_UNAUTHORIZED
+        && (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+        ngx_str_set(&h->key, "WWW-Authenticate");
+
+        if (ctx->decision == NGX_HTTP_APIKEY_MISSING) {
+            ngx_str_set(&h->value, "Bearer");
+
+        } else {
+            ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
+        }
+
+        r->headers_out.www_authenticate = h;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+    cv.value = err->body[alcf->error_style];
+
+    rc = ngx_http_send_response(r, err->status, &type, &cv);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}

@@ -1,0 +1,223 @@
+
+/*
+ * Hourly limits (SPEC section 6): the per-key counters kept in the zone
+ * node, the UTC clock-hour window, and the X-RateLimit-* and Retry-After
+ * headers, added by a header filter so that they reach the upstream's
+ * response as well as our own refusals.
+ *
+ * Every counted request also feeds node->pending, which the syncing worker
+ * writes back to Redis (per-key usage, and the shared count of the
+ * cluster scope): see ngx_http_apikey_usage.c.
+ */
+
+
+#include "ngx_http_apikey.h"
+
+
+static ngx_int_t ngx_http_apikey_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apikey_add_header(ngx_http_request_t *r,
+    ngx_str_t *name, uint64_t value);
+static time_t ngx_http_apikey_now(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+ngx_int_t
+ngx_http_apikey_limit_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_apikey_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Counts the request against the key, unless over its limit (NGX_BUSY).
+ * A record's "limit" overrides the location's default, even "off"; a
+ * redirected request that was counted once is not counted again.
+ */
+
+ngx_int_t
+ngx_http_apikey_count_locked(ngx_http_request_t *r,
+    ngx_http_apikey_node_t *node, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx)
+{
+    time_t      now;
+    uint32_t    window, limit, used;
+    ngx_uint_t  limited;
+
+    switch (node->record.limit) {
+
+    case NGX_HTTP_APIKEY_LIMIT_DEFAULT:
+        limit = (uint32_t) alcf->rate_limit;
+        limited = (limit != NGX_HTTP_APIKEY_RATE_OFF);
+        break;
+
+    case NGX_HTTP_APIKEY_LIMIT_UNLIMITED:
+        limit = 0;
+        limited = 0;
+        break;
+
+    default:
+        limit = node->record.limit;
+        limited = 1;
+    }
+
+    now = ngx_http_apikey_now(r);
+    window = (uint32_t) (now / 3600);
+
+    if (node->window != window) {
+        node->window = window;
+        node->count = 0;
+        node->remote = 0;
+    }
+
+    used = node->count + node->remote;
+
+    if (limited) {
+        ctx->rate_headers = 1;
+        ctx->limit = limit;
+        ctx->reset = (time_t) (window + 1) * 3600;
+
+        if (!ctx->counted && used >= limit) {
+            ctx->remaining = 0;
+            return NGX_BUSY;
+        }
+    }
+
+    if (!ctx->counted) {
+        ctx->counted = 1;
+        node->count++;
+        node->pending++;
+        node->last_used = (uint32_t) now;
+        used++;
+    }
+
+    ctx->remaining = (limited && used < limit) ? limit - used : 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apikey_header_filter(ngx_http_request_t *r)
+{
+    time_t                  now;
+    ngx_http_apikey_ctx_t  *ctx;
+
+    static ngx_str_t  limit_name = ngx_string("X-RateLimit-Limit");
+    static ngx_str_t  remaining_name = ngx_string("X-RateLimit-Remaining");
+    static ngx_str_t  reset_name = ngx_string("X-RateLimit-Reset");
+    static ngx_str_t  retry_name = ngx_string("Retry-After");
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_apikey_find_ctx(r);
+
+    if (ctx == NULL || !ctx->rate_headers || ctx->headers_sent) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->headers_sent = 1;
+
+    if (ngx_http_apikey_add_header(r, &limit_name, ctx->limit) != NGX_OK
+        || ngx_http_apikey_add_header(r, &remaining_name, ctx->remaining)
+           != NGX_OK
+        || ngx_http_apikey_add_header(r, &reset_name, ctx->reset) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->decision == NGX_HTTP_APIKEY_LIMITED) {
+        now = ngx_http_apikey_now(r);
+
+        if (ngx_http_apikey_add_header(r, &retry_name,
+                                       ctx->reset > now ? ctx->reset - now
+                                                        : 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_apikey_add_header(ngx_http_request_t *r, ngx_str_t *name,
+    uint64_t value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key = *name;
+    h->value.len = ngx_sprintf(h->value.data, "%uL", value) - h->value.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Test builds only (-DNGX_HTTP_APIKEY_TEST=1): the request header
+ * "X-Apikey-Test-Now: <unix seconds>" stands in for the clock of the
+ * hourly windows, so that the suite sees a window roll over without
+ * waiting an hour.  Production builds never read it.
+ */
+
+static time_t
+ngx_http_apikey_now(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 17
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Apikey-Test-Now",
+                               17) == 0)
+        {
+            n = ngx_atotm(h[i].value.data, h[i].value.len);
+
+            if (n != NGX_ERROR) {
+                return (time_t) n;
+            }
+        }
+    }
+#endif
+
+    return ngx_time();
+}

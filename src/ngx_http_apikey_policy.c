@@ -1,0 +1,405 @@
+
+/*
+ * The access-phase decision of SPEC section 3, in its order: key present,
+ * syntax, mirror loaded, known/active/unexpired, client address, hourly
+ * limit, permission.  The record is read under the zone's lock and only
+ * what the variables need is copied out.
+ */
+
+
+#include "ngx_http_apikey.h"
+
+
+static ngx_http_apikey_ctx_t *ngx_http_apikey_get_ctx(ngx_http_request_t *r);
+static void ngx_http_apikey_ctx_marker(void *data);
+static ngx_http_apikey_decision_e ngx_http_apikey_decide(
+    ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx);
+static ngx_int_t ngx_http_apikey_copy_identity(ngx_http_request_t *r,
+    ngx_http_apikey_record_t *rec, ngx_http_apikey_ctx_t *ctx);
+static ngx_uint_t ngx_http_apikey_cidr_match(ngx_http_apikey_cidr_t *cidr,
+    u_char *addr, ngx_uint_t family);
+
+
+ngx_int_t
+ngx_http_apikey_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_apikey_ctx_t        *ctx;
+    ngx_http_apikey_zone_t       *zone;
+    ngx_http_apikey_loc_conf_t   *alcf;
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
+    ctx = ngx_http_apikey_get_ctx(r);
+
+    if (!alcf->enable) {
+
+        /* what nginx itself answers where we did not take the header over */
+
+        if (ctx && ctx->duplicate_authorization) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "client sent duplicate header line: "
+                          "\"Authorization\"");
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->decision = ngx_http_apikey_decide(r, alcf, ctx);
+
+    if (ctx->decision == NGX_HTTP_APIKEY_NDECISIONS) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ctx->decided) {
+        ctx->decided = 1;
+
+        amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
+        zone = amcf->shm_zone->data;
+
+        (void) ngx_atomic_fetch_add(&zone->sh->decisions[ctx->decision], 1);
+    }
+
+    if (ctx->decision != NGX_HTTP_APIKEY_OK) {
+        return ngx_http_apikey_send_error(r, alcf, ctx);
+    }
+
+    if (!alcf->pass_key
+        && ngx_http_apikey_remove_key_headers(r, alcf) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An internal redirect clears the module contexts; like the realip module,
+ * we find ours again through a pool cleanup, so that a redirected request
+ * is neither counted twice nor loses what its headers said.
+ */
+
+static ngx_http_apikey_ctx_t *
+ngx_http_apikey_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_apikey_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_apikey_ctx_marker) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_apikey_module);
+                return ctx;
+            }
+        }
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_apikey_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_apikey_module);
+    }
+
+    if (!ctx->marked) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_http_apikey_ctx_marker;
+        cln->data = ctx;
+        ctx->marked = 1;
+    }
+
+    return ctx;
+}
+
+
+static void
+ngx_http_apikey_ctx_marker(void *data)
+{
+    /* only a marker */
+}
+
+
+ngx_http_apikey_ctx_t *
+ngx_http_apikey_find_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_apikey_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_apikey_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_apikey_ctx_marker) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* NGX_HTTP_APIKEY_NDECISIONS stands for an internal error */
+
+static ngx_http_apikey_decision_e
+ngx_http_apikey_decide(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
+{
+    time_t                        now;
+    ngx_str_t                     key, resource;
+    ngx_int_t                     rc;
+    ngx_http_apikey_node_t       *node;
+    ngx_http_apikey_zone_t       *zone;
+    ngx_http_apikey_record_t     *rec;
+    ngx_http_apikey_decision_e    decision;
+    ngx_http_apikey_main_conf_t  *amcf;
+    u_char                        digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    decision = ngx_http_apikey_read_key(r, alcf, ctx, &key);
+
+    if (decision != NGX_HTTP_APIKEY_OK) {
+        return decision;
+    }
+
+    if (ngx_http_apikey_check_syntax(alcf, &key) != NGX_OK) {
+        return NGX_HTTP_APIKEY_INVALID;
+    }
+
+    ctx->syntax_ok = 1;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
+    zone = amcf->shm_zone->data;
+
+    if (!zone->sh->loaded) {
+        return NGX_HTTP_APIKEY_UNAVAILABLE;
+    }
+
+    if (ngx_http_apikey_digest(&amcf->hash_secret, key.data, key.len, digest)
+        != NGX_OK)
+    {
+        return NGX_HTTP_APIKEY_NDECISIONS;
+    }
+
+    ngx_str_null(&resource);
+
+    if (alcf->resource
+        && ngx_http_complex_value(r, alcf->resource, &resource) != NGX_OK)
+    {
+        return NGX_HTTP_APIKEY_NDECISIONS;
+    }
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_apikey_lookup_locked(zone, digest);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_APIKEY_INVALID;
+    }
+
+    rec = &node->record;
+
+    if (ngx_http_apikey_copy_identity(r, rec, ctx) != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_APIKEY_NDECISIONS;
+    }
+
+    if (!rec->active) {
+        decision = NGX_HTTP_APIKEY_INVALID;
+
+    } else if (rec->expires && (time_t) rec->expires <= now) {
+        decision = NGX_HTTP_APIKEY_EXPIRED;
+
+    } else if (rec->nips
+               && !ngx_http_apikey_address_allowed(rec,
+                                                   r->connection->sockaddr))
+    {
+        decision = NGX_HTTP_APIKEY_IP;
+
+    } else {
+        rc = ngx_http_apikey_count_locked(r, node, alcf, ctx);
+
+        if (rc == NGX_BUSY) {
+            decision = NGX_HTTP_APIKEY_LIMITED;
+
+        } else if (!ngx_http_apikey_permitted(rec, r->method, &resource)) {
+            decision = NGX_HTTP_APIKEY_FORBIDDEN;
+
+        } else {
+            decision = NGX_HTTP_APIKEY_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return decision;
+}
+
+
+static ngx_int_t
+ngx_http_apikey_copy_identity(ngx_http_request_t *r,
+    ngx_http_apikey_record_t *rec, ngx_http_apikey_ctx_t *ctx)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, rec->id_len + rec->owner_len + rec->name_len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->id.data = p;
+    ctx->id.len = rec->id_len;
+    p = ngx_cpymem(p, ngx_http_apikey_record_id(rec), rec->id_len);
+
+    ctx->owner.data = p;
+    ctx->owner.len = rec->owner_len;
+    p = ngx_cpymem(p, ngx_http_apikey_record_owner(rec), rec->owner_len);
+
+    ctx->name.data = p;
+    ctx->name.len = rec->name_len;
+    ngx_memcpy(p, ngx_http_apikey_record_name(rec), rec->name_len);
+
+    ctx->access = rec->access;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
+    struct sockaddr *sa)
+{
+    u_char                  *addr;
+    ngx_uint_t               i, family;
+    ngx_http_apikey_cidr_t   cidr;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6     *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        family = AF_INET;
+        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        addr = sin6->sin6_addr.s6_addr;
+        family = AF_INET6;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            addr += 12;
+            family = AF_INET;
+        }
+
+        break;
+#endif
+
+    default:
+        /* a unix socket has no address any CIDR can name */
+        return 0;
+    }
+
+    for (i = 0; i < rec->nips; i++) {
+
+        /* the array in the record image is not aligned */
+
+        ngx_memcpy(&cidr, &ngx_http_apikey_record_ips(rec)[i],
+                   sizeof(ngx_http_apikey_cidr_t));
+
+        if (ngx_http_apikey_cidr_match(&cidr, addr, family)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_apikey_cidr_match(ngx_http_apikey_cidr_t *cidr, u_char *addr,
+    ngx_uint_t family)
+{
+    ngx_uint_t  full, rest;
+
+    if (cidr->family != family) {
+        return 0;
+    }
+
+    full = cidr->bits / 8;
+    rest = cidr->bits % 8;
+
+    if (ngx_memcmp(cidr->addr, addr, full) != 0) {
+        return 0;
+    }
+
+    if (rest == 0) {
+        return 1;
+    }
+
+    return ((cidr->addr[full] ^ addr[full]) & (0xff00 >> rest)) == 0;
+}
+
+
+ngx_uint_t
+ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec, ngx_uint_t method,
+    ngx_str_t *resource)
+{
+    u_char      *g, *last;
+    ngx_uint_t   need;
+
+    need = (method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS))
+           ? NGX_HTTP_APIKEY_GRANT_READ : NGX_HTTP_APIKEY_GRANT_WRITE;
+
+    switch (rec->access) {
+
+    case NGX_HTTP_APIKEY_ACCESS_FULL:
+        return 1;
+
+    case NGX_HTTP_APIKEY_ACCESS_READ:
+        return need == NGX_HTTP_APIKEY_GRANT_READ;
+
+    case NGX_HTTP_APIKEY_ACCESS_LIMITED:
+
+        if (resource->len == 0) {
+            return 0;
+        }
+
+        g = ngx_http_apikey_record_grants(rec);
+        last = g + rec->grants_len;
+
+        for ( /* void */ ; g < last; g += 2 + g[1]) {
+            if (g[1] == resource->len
+                && ngx_memcmp(g + 2, resource->data, resource->len) == 0)
+            {
+                return (g[0] & need) ? 1 : 0;
+            }
+        }
+
+        return 0;
+
+    default:
+        return 0;
+    }
+}

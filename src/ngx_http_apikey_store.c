@@ -1,0 +1,406 @@
+
+/*
+ * The key mirror in the apikey_zone shared zone: a bucket array indexed by
+ * the digest's first bytes (a keyed hash, so already uniform), chains of
+ * slab-allocated nodes, and the generations that let a full re-sync build
+ * the next set beside the one being served.
+ *
+ * Every function named *_locked expects the zone's slab mutex held.
+ */
+
+
+#include <sodium.h>
+
+#include "ngx_http_apikey.h"
+
+
+static ngx_http_apikey_node_t **ngx_http_apikey_bucket(
+    ngx_http_apikey_zone_t *zone, u_char *digest);
+static ngx_http_apikey_node_t *ngx_http_apikey_alloc_node_locked(
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_record_t *rec,
+    size_t size);
+static void ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t **link);
+static void ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
+    ngx_http_apikey_node_t *from);
+
+
+ngx_int_t
+ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_apikey_zone_t  *ozone = data;
+
+    size_t                   len;
+    ngx_uint_t               n;
+    ngx_http_apikey_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_apikey_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    /*
+     * About one bucket for every 128 bytes of zone: with the smallest
+     * records taking 128 bytes, chains stay short even in a full zone.
+     */
+
+    for (n = 1024; n < shm_zone->shm.size / 128; n <<= 1) { /* void */ }
+
+    zone->sh->buckets = ngx_slab_calloc(zone->shpool,
+                                        n * sizeof(ngx_http_apikey_node_t *));
+    if (zone->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->sh->mask = n - 1;
+
+    len = sizeof(" in apikey zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in apikey zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* running out of room is expected and handled: no alert per failure */
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_apikey_node_t **
+ngx_http_apikey_bucket(ngx_http_apikey_zone_t *zone, u_char *digest)
+{
+    uint32_t  hash;
+
+    ngx_memcpy(&hash, digest, sizeof(uint32_t));
+
+    return &zone->sh->buckets[hash & zone->sh->mask];
+}
+
+
+/* the live (visible) node of a digest, or NULL */
+
+ngx_http_apikey_node_t *
+ngx_http_apikey_lookup_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
+{
+    ngx_http_apikey_node_t  *node;
+
+    for (node = *ngx_http_apikey_bucket(zone, digest); node;
+         node = node->next)
+    {
+        if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)
+            && sodium_memcmp(node->record.digest, digest,
+                             NGX_HTTP_APIKEY_DIGEST_LEN) == 0)
+        {
+            return node;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * staged == 0: the record replaces the live one at once (events, and the
+ * first load, which nobody reads before it completes).
+ *
+ * staged == 1: a full re-sync.  An identical live record is only marked
+ * as seen (NGX_DECLINED); otherwise the record waits in an invisible
+ * node until ngx_http_apikey_promote_locked() (NGX_OK).
+ *
+ * NGX_ERROR: the zone is full; nothing changed.
+ */
+
+ngx_int_t
+ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_record_t *rec, size_t size, ngx_uint_t staged)
+{
+    uint32_t                  generation;
+    ngx_http_apikey_node_t   *node, *live, **link, **live_link,
+                            **staged_link;
+
+    generation = zone->sh->generation;
+
+    live = NULL;
+    live_link = NULL;
+    staged_link = NULL;
+
+    for (link = ngx_http_apikey_bucket(zone, rec->digest); *link;
+         link = &(*link)->next)
+    {
+        node = *link;
+
+        if (ngx_memcmp(node->record.digest, rec->digest,
+                       NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+        {
+            continue;
+        }
+
+        if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+            staged_link = link;
+
+        } else {
+            live = node;
+            live_link = link;
+        }
+    }
+
+    if (live
+        && ngx_http_apikey_record_size(&live->record) == size
+        && ngx_memcmp(&live->record, rec, size) == 0)
+    {
+        live->generation = generation;
+
+        if (staged_link) {
+            ngx_http_apikey_free_node_locked(zone, staged_link);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    node = ngx_http_apikey_alloc_node_locked(zone, rec, size);
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    node->generation = generation;
+
+    if (staged) {
+        node->flags = NGX_HTTP_APIKEY_NODE_STAGED;
+
+        if (staged_link) {
+            node->next = (*staged_link)->next;
+            ngx_slab_free_locked(zone->shpool, *staged_link);
+            *staged_link = node;
+            return NGX_OK;
+        }
+
+        link = ngx_http_apikey_bucket(zone, rec->digest);
+        node->next = *link;
+        *link = node;
+
+        return NGX_OK;
+    }
+
+    /* a live put supersedes whatever a running re-sync has staged */
+
+    if (staged_link) {
+        if (live_link == &(*staged_link)->next) {
+            live_link = staged_link;
+        }
+
+        ngx_http_apikey_free_node_locked(zone, staged_link);
+    }
+
+    if (live) {
+        ngx_http_apikey_copy_counters(node, live);
+        node->next = live->next;
+        ngx_slab_free_locked(zone->shpool, live);
+        *live_link = node;
+        return NGX_OK;
+    }
+
+    link = ngx_http_apikey_bucket(zone, rec->digest);
+    node->next = *link;
+    *link = node;
+    zone->sh->nkeys++;
+
+    return NGX_OK;
+}
+
+
+/* a staged node becomes the live one, keeping the old one's counters */
+
+ngx_int_t
+ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
+{
+    ngx_http_apikey_node_t   *node, *live, *staged, **link, **live_link;
+
+    live = NULL;
+    live_link = NULL;
+    staged = NULL;
+
+    for (link = ngx_http_apikey_bucket(zone, digest); *link;
+         link = &(*link)->next)
+    {
+        node = *link;
+
+        if (ngx_memcmp(node->record.digest, digest,
+                       NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+        {
+            continue;
+        }
+
+        if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+            staged = node;
+
+        } else {
+            live = node;
+            live_link = link;
+        }
+    }
+
+    if (staged == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (live) {
+        ngx_http_apikey_copy_counters(staged, live);
+        *live_link = live->next;
+        ngx_slab_free_locked(zone->shpool, live);
+
+    } else {
+        zone->sh->nkeys++;
+    }
+
+    staged->flags &= ~NGX_HTTP_APIKEY_NODE_STAGED;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
+    ngx_uint_t staged_only)
+{
+    ngx_uint_t                deleted;
+    ngx_http_apikey_node_t  **link;
+
+    deleted = 0;
+    link = ngx_http_apikey_bucket(zone, digest);
+
+    while (*link) {
+        if (ngx_memcmp((*link)->record.digest, digest,
+                       NGX_HTTP_APIKEY_DIGEST_LEN) == 0
+            && (!staged_only
+                || ((*link)->flags & NGX_HTTP_APIKEY_NODE_STAGED)))
+        {
+            ngx_http_apikey_free_node_locked(zone, link);
+            deleted++;
+            continue;
+        }
+
+        link = &(*link)->next;
+    }
+
+    return deleted ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Removes, from nbuckets buckets starting at *bucket, every node not of
+ * keep_generation: keys gone from Redis, and staged nodes a dead syncing
+ * worker left behind.  Done in slices so the lock is never held long.
+ */
+
+ngx_uint_t
+ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
+    ngx_uint_t *bucket, ngx_uint_t nbuckets, uint32_t keep_generation)
+{
+    ngx_uint_t                i, last, removed;
+    ngx_http_apikey_node_t  **link;
+
+    removed = 0;
+    last = ngx_min(*bucket + nbuckets, zone->sh->mask + 1);
+
+    for (i = *bucket; i < last; i++) {
+        link = &zone->sh->buckets[i];
+
+        while (*link) {
+            if ((*link)->generation != keep_generation) {
+                ngx_http_apikey_free_node_locked(zone, link);
+                removed++;
+                continue;
+            }
+
+            link = &(*link)->next;
+        }
+    }
+
+    *bucket = last;
+
+    return removed;
+}
+
+
+void
+ngx_http_apikey_wipe_locked(ngx_http_apikey_zone_t *zone)
+{
+    ngx_uint_t  bucket;
+
+    bucket = 0;
+
+    (void) ngx_http_apikey_sweep_locked(zone, &bucket, zone->sh->mask + 1,
+                                        zone->sh->generation + 1);
+}
+
+
+static ngx_http_apikey_node_t *
+ngx_http_apikey_alloc_node_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_record_t *rec, size_t size)
+{
+    ngx_http_apikey_node_t  *node;
+
+    node = ngx_slab_alloc_locked(zone->shpool,
+                                 offsetof(ngx_http_apikey_node_t, record)
+                                 + size);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(node, offsetof(ngx_http_apikey_node_t, record));
+    ngx_memcpy(&node->record, rec, size);
+
+    return node;
+}
+
+
+static void
+ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t **link)
+{
+    ngx_http_apikey_node_t  *node;
+
+    node = *link;
+    *link = node->next;
+
+    if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)) {
+        zone->sh->nkeys--;
+    }
+
+    ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+static void
+ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
+    ngx_http_apikey_node_t *from)
+{
+    to->window = from->window;
+    to->count = from->count;
+    to->remote = from->remote;
+    to->pending = from->pending;
+    to->last_used = from->last_used;
+}
