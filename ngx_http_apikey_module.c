@@ -603,12 +603,16 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
-    /* a password must not reach the log, even a mistyped one */
+    /* a password must not reach the log, even under a mistyped name */
 
-    if (ngx_strncmp(arg->data, "password", 8) == 0) {
+    if (ngx_strncasecmp(arg->data, (u_char *) "pass", 4) == 0) {
+        p = ngx_strlchr(arg->data, arg->data + arg->len, '=');
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"password=...\" in \"%V\" "
-                           "directive", &cmd->name);
+                           "invalid parameter \"%*s...\" in \"%V\" "
+                           "directive", (size_t) (p ? p + 1 - arg->data : 4),
+                           arg->data,
+                           &cmd->name);
         return NGX_CONF_ERROR;
     }
 

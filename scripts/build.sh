@@ -7,7 +7,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build="$top/build"
+build="${BUILD_DIR:-$top/build}"
 
 [ "${APIKEY_SKIP_DEPS:-}" = 1 ] || bash "$top/scripts/deps.sh"
 
@@ -37,7 +37,7 @@ grep -E "warning:" "$build/make.log" | head -20 || true
 mkdir -p "$build/modules"
 cp "$work/objs/ngx_http_apikey_module.so" "$build/modules/"
 
-if [ -f "$top/tools/Makefile" ]; then
+if [ -f "$top/tools/Makefile" ] && [ "${APIKEY_TEST:-0}" != 1 ]; then
     make -s -C "$top/tools" BUILD="$build"
 fi
 echo "build: $build/modules/ngx_http_apikey_module.so"

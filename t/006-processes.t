@@ -1,0 +1,57 @@
+# Process life: reloads keep the mirror, and the sync moves to another
+# worker when the syncing one dies.  Runs with a master and two workers.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use ApikeyTest;
+
+apikey_setup();
+master_on();
+workers(2);
+no_shuffle();
+
+our $API = <<'_EOC_';
+    location /api/ {
+        apikey on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
+    }
+_EOC_
+
+sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
+sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
+sub redis_url { "GET /ctl/redis?" . join('&', map { "a=$_" } @_) }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a reload keeps the mirror, even with Redis away
+--- config eval: $::API
+--- request eval
+["GET /api/x",
+ "GET /ctl/redis-stop",
+ "GET /ctl/nginx-signal?sig=HUP&sleep=0.5",
+ "GET /api/x",
+ "GET /ctl/redis-start"]
+--- more_headers eval
+[::k("full"), "", "", ::k("full"), ""]
+--- error_code eval
+[200, 200, 200, 200, 200]
+
+
+
+=== TEST 2: SIGKILL of the syncing worker: another worker syncs within a second
+--- config eval: $::API
+--- request eval
+["GET /ctl/wait-owner",
+ "GET /ctl/kill-sync-worker?sleep=1",
+ ::redis_url("HSET", "apikey:key:" . ::d("full"), "active", "0"),
+ ::redis_url("PUBLISH", "apikey:events", ::d("full")) . "&sleep=0.1",
+ "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x"]
+--- more_headers eval
+["", "", "", "", ::k("full"), ::k("full"), ::k("full"), ::k("full")]
+--- error_code eval
+[200, 200, 200, 200, 401, 401, 401, 401]
+--- response_body eval
+["owner\n", "killed\n", "0\n", "1\n",
+ '{"detail":"Invalid API key"}', '{"detail":"Invalid API key"}',
+ '{"detail":"Invalid API key"}', '{"detail":"Invalid API key"}']

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Test control server: actions a Test::Nginx block performs between its
+requests (write Redis, publish, stop and start Redis, signal nginx), reached
+through a location of the nginx under test that proxies to it:
+
+    location /ctl/ { proxy_pass http://127.0.0.1:$TEST_NGINX_CTL_PORT/; }
+
+so that every t/*.t stays in the data-driven form.  Loopback only; started
+and stopped by scripts/test.sh.
+"""
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+REDIS_PORT = int(os.environ.get("TEST_NGINX_REDIS_PORT", "16380"))
+REDIS_DIR = os.environ.get("TEST_REDIS_DIR", "/tmp")
+SERVROOT = os.environ.get("TEST_NGINX_SERVROOT", "t/servroot")
+NGINX_PORT = int(os.environ.get("TEST_NGINX_SERVER_PORT", "1984"))
+
+
+def resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def resp_read(f):
+    line = f.readline()
+    if not line:
+        raise ConnectionError("redis closed the connection")
+    t, rest = line[:1], line[1:-2]
+    if t in (b"+", b"-"):
+        return rest.decode()
+    if t == b":":
+        return int(rest)
+    if t == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode(errors="replace")
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    raise ValueError("bad reply %r" % line)
+
+
+def redis(*args, port=REDIS_PORT):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(resp_encode(args))
+        return resp_read(s.makefile("rb"))
+
+
+def redis_start(port=REDIS_PORT):
+    subprocess.run(["redis-server", "--port", str(port), "--bind",
+                    "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--dir", REDIS_DIR, "--dbfilename", "dump-%d.rdb" % port,
+                    "--daemonize", "yes", "--pidfile",
+                    os.path.join(REDIS_DIR, "redis-%d.pid" % port),
+                    "--logfile", os.path.join(REDIS_DIR, "redis-%d.log" % port)],
+                   check=True)
+    for _ in range(200):
+        try:
+            redis("PING", port=port)
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError("redis did not start")
+
+
+def redis_stop(port=REDIS_PORT):
+    try:
+        redis("SHUTDOWN", "SAVE", port=port)
+    except (OSError, ConnectionError):
+        pass
+    for _ in range(200):
+        try:
+            redis("PING", port=port)
+            time.sleep(0.01)
+        except OSError:
+            return
+
+
+def nginx_master():
+    with open(os.path.join(SERVROOT, "logs", "nginx.pid")) as f:
+        return int(f.read().strip())
+
+
+def status():
+    with urllib.request.urlopen("http://127.0.0.1:%d/status" % NGINX_PORT,
+                                timeout=5) as r:
+        return json.loads(r.read())
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, code, text):
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        u = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(u.query, keep_blank_values=True)
+        action = u.path.strip("/")
+        try:
+            out = self.act(action, q)
+        except Exception as e:  # the test sees the failure in the body
+            return self.reply(500, "ctl error: %s" % e)
+        delay = float(q.get("sleep", ["0"])[0])
+        if delay:
+            time.sleep(delay)
+        self.reply(200, out)
+
+    def act(self, action, q):
+        if action == "redis":
+            r = redis(*q["a"])
+            return r if isinstance(r, str) else json.dumps(r)
+        if action == "sleep":
+            return "slept"
+        if action == "redis-stop":
+            redis_stop()
+            return "stopped"
+        if action == "redis-start":
+            redis_start()
+            return "started"
+        if action == "nginx-signal":
+            os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
+            return "signalled"
+        if action == "kill-sync-worker":
+            pid = status()["sync"]["owner_pid"]
+            os.kill(pid, signal.SIGKILL)
+            return "killed"
+        if action == "wait-owner":
+            # waits until a live worker other than ?not= owns the sync
+            deadline = time.time() + float(q.get("timeout", ["5"])[0])
+            old = int(q.get("not", ["0"])[0])
+            while time.time() < deadline:
+                try:
+                    pid = status()["sync"]["owner_pid"]
+                    if pid and pid != old:
+                        return "owner"
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            return "no owner"
+        return "unknown action " + action
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else int(
+        os.environ.get("TEST_NGINX_CTL_PORT", "16381"))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

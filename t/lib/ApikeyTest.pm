@@ -1,0 +1,215 @@
+package ApikeyTest;
+
+# Fixtures shared by the t/*.t files: a small Redis client, keys in the
+# format of SPEC section 7, the records of section 4, and a block
+# preprocessor that adds what every block needs (load_module, the http
+# settings, a backend, the status and control locations).  It only uses
+# Test::Nginx::Socket's public functions, so it works under the real CPAN
+# module and under our runner in t/compat alike.
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use Compress::Zlib ();
+use Test::Nginx::Socket ();
+
+use Exporter 'import';
+our @EXPORT = qw(apikey_setup redis seed add_key make_key digest key_of
+                 %KEY);
+
+our $REDIS_PORT = $ENV{TEST_NGINX_REDIS_PORT} || 16380;
+our $PREFIX = 'apikey:';
+our $SECRET;
+
+our %KEY;
+
+my @B62 = ('0' .. '9', 'A' .. 'Z', 'a' .. 'z');
+
+sub checksum {
+    my ($s) = @_;
+    my $crc = Compress::Zlib::crc32($s);
+    my $out = '';
+    for (1 .. 6) {
+        $out = $B62[$crc % 62] . $out;
+        $crc = int($crc / 62);
+    }
+    return $out;
+}
+
+sub make_key {
+    my ($random, $prefix) = @_;
+    $prefix //= 'taapit_';
+    my $body = $prefix . $random;
+    return $body . checksum($body);
+}
+
+# BLAKE2b-256, keyed with the hash secret when one is given, as libsodium's
+# crypto_generichash computes it; python3's hashlib is the reference here.
+my %digest_cache;
+
+sub digest {
+    my ($key, $secret) = @_;
+    $secret //= $SECRET;
+    my $ck = ($secret // '') . "\0" . $key;
+    return $digest_cache{$ck} if exists $digest_cache{$ck};
+    my $hexsecret = defined $secret ? unpack('H*', $secret) : '';
+    my $hexkey = unpack('H*', $key);
+    my $d = `python3 -c 'import hashlib,sys; print(hashlib.blake2b(bytes.fromhex(sys.argv[1]), digest_size=32, key=bytes.fromhex(sys.argv[2])).hexdigest())' $hexkey '$hexsecret'`;
+    chomp $d;
+    die "no digest" unless $d =~ /^[0-9a-f]{64}$/;
+    return $digest_cache{$ck} = $d;
+}
+
+my $sock;
+
+sub redis {
+    my @args = @_;
+    for my $try (1 .. 2) {
+        $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                        PeerPort => $REDIS_PORT,
+                                        Proto => 'tcp', Timeout => 5)
+            or die "redis at $REDIS_PORT: $!";
+        my $cmd = '*' . scalar(@args) . "\r\n";
+        $cmd .= '$' . length($_) . "\r\n$_\r\n" for @args;
+        if ($sock->print($cmd)) {
+            my $r = eval { read_reply() };
+            return $r unless $@;
+        }
+        undef $sock;
+    }
+    die "redis command failed: @args";
+}
+
+sub read_reply {
+    my $line = <$sock>;
+    die "closed" unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($t, $rest) = (substr($line, 0, 1), substr($line, 1));
+    return $rest if $t eq '+';
+    return "ERR:$rest" if $t eq '-';
+    return $rest + 0 if $t eq ':';
+    if ($t eq '$') {
+        return undef if $rest < 0;
+        my $buf = '';
+        while (length($buf) < $rest + 2) {
+            my $n = read($sock, $buf, $rest + 2 - length($buf), length $buf);
+            die "closed" unless $n;
+        }
+        return substr($buf, 0, $rest);
+    }
+    if ($t eq '*') {
+        return undef if $rest < 0;
+        return [ map { read_reply() } 1 .. $rest ];
+    }
+    die "bad reply $line";
+}
+
+sub add_key {
+    my ($key, %f) = @_;
+    my $d = digest($key);
+    redis('HSET', "${PREFIX}key:$d", %f);
+    redis('SET', "${PREFIX}id:$f{id}", $d) if defined $f{id};
+    return $d;
+}
+
+sub key_of { $KEY{$_[0]} }
+
+my %FIXTURES = (
+    full      => [ 'FuLL0000000000000000000000000001',
+                   id => 'k-full', owner => 'acme', name => 'Full key',
+                   access => 'full' ],
+    read      => [ 'ReaD0000000000000000000000000002',
+                   id => 'k-read', owner => 'acme', name => 'Read key',
+                   access => 'read' ],
+    limited   => [ 'LiMiTeD00000000000000000000000003',
+                   id => 'k-limited', owner => 'acme', name => 'Limited key',
+                   access => 'limited', grants => 'orders:r billing:rw' ],
+    expired   => [ 'ExPiReD00000000000000000000000004',
+                   id => 'k-expired', owner => 'acme', access => 'full',
+                   expires => '1000000000' ],
+    inactive  => [ 'InAcTiVe0000000000000000000000005',
+                   id => 'k-inactive', owner => 'acme', access => 'full',
+                   active => '0' ],
+    ipdeny    => [ 'IpDeNy00000000000000000000000006',
+                   id => 'k-ipdeny', owner => 'acme', access => 'full',
+                   ips => '10.1.0.0/16 2001:db8::/32' ],
+    ipallow   => [ 'IpAlLoW0000000000000000000000007',
+                   id => 'k-ipallow', owner => 'acme', access => 'full',
+                   ips => '10.0.0.0/8 127.0.0.0/8' ],
+    quota3    => [ 'QuOtA30000000000000000000000008',
+                   id => 'k-quota3', owner => 'acme', access => 'full',
+                   limit => '3' ],
+    unlimited => [ 'UnLiMiTeD0000000000000000000009',
+                   id => 'k-unlimited', owner => 'acme', access => 'full',
+                   limit => 'unlimited' ],
+    future    => [ 'FuTuRe00000000000000000000000010',
+                   id => 'k-future', owner => 'acme', access => 'read',
+                   expires => '4102444800' ],
+    badaccess => [ 'BaDaCcEsS000000000000000000000011',
+                   id => 'broken-access', access => 'admin' ],
+    badips    => [ 'BaDiPs00000000000000000000000012',
+                   id => 'broken-ips', access => 'full',
+                   ips => '10.0.0.0/33' ],
+    badexpiry => [ 'BaDeXpIrY000000000000000000000013',
+                   id => 'broken-expires', access => 'full',
+                   expires => 'soon' ],
+    noid      => [ 'NoId0000000000000000000000000014',
+                   access => 'full' ],
+);
+
+for my $name (keys %FIXTURES) {
+    $KEY{$name} = make_key($FIXTURES{$name}[0]);
+}
+
+# Empties this suite's Redis and writes the standard keys.
+sub seed {
+    my (%opt) = @_;
+    local $SECRET = $opt{secret} if exists $opt{secret};
+    redis('FLUSHALL');
+    for my $name (sort keys %FIXTURES) {
+        my ($random, @fields) = @{ $FIXTURES{$name} };
+        add_key($KEY{$name}, @fields);
+    }
+    return 1;
+}
+
+our $HTTP_CONFIG = <<"_EOC_";
+    apikey_zone keys:4m;
+    apikey_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+_EOC_
+
+our $EXTRA_LOCATIONS = <<'_EOC_';
+    location /backend/ {
+        apikey off;
+        return 200 "backend $request_method $uri x-secret-key=[$http_x_secret_key] authorization=[$http_authorization]\n";
+    }
+    location = /status { apikey_status; }
+    location /ctl/ { apikey off; proxy_pass http://127.0.0.1:$TEST_NGINX_CTL_PORT/; }
+_EOC_
+
+sub apikey_setup {
+    my $module = $ENV{TEST_NGINX_APIKEY_MODULE}
+        or die "TEST_NGINX_APIKEY_MODULE is not set (run scripts/test.sh)";
+
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        $block->set_value('main_config', "load_module $module;\n"
+                          . ($block->main_config // ''));
+
+        if (!defined $block->http_config) {
+            $block->set_value('http_config', $HTTP_CONFIG);
+        }
+
+        if (defined $block->config && !defined $block->must_die) {
+            $block->set_value('config', $block->config . $EXTRA_LOCATIONS);
+        }
+
+        if (!defined $block->init) {
+            $block->set_value('init', 'ApikeyTest::seed()');
+        }
+    });
+}
+
+1;
