@@ -52,7 +52,7 @@
 #define ACTL_SECRET_MAX      64
 #define ACTL_MAX_HOURS       8784
 #define ACTL_MAX_LIMIT       4294967280ULL
-#define ACTL_MAX_TIME        253402300799LL
+#define ACTL_MAX_TIME        4294967295LL     /* the module's bound */
 #define ACTL_ATTEMPTS        8
 
 #define ACTL_GRANT_R         0x01
@@ -679,8 +679,8 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
         if (actl_parse_time(value, cf->now, &cf->expires) != ACTL_OK) {
             return actl_error(ACTL_EUSAGE, "invalid --expires \"%s\": use "
                               "unix seconds, +30d, +12h, +90m, +45s, "
-                              "2027-01-31, 2027-01-31T12:00:00Z or never",
-                              value);
+                              "2027-01-31, 2027-01-31T12:00:00Z or never, "
+                              "up to 2106-02-07T06:28:15Z", value);
         }
 
         cf->has_expires = 1;
@@ -957,6 +957,10 @@ actl_parse_time(const char *s, time_t now, long long *out)
             return ACTL_EUSAGE;
         }
 
+        if ((long long) now + n > ACTL_MAX_TIME) {
+            return ACTL_EUSAGE;
+        }
+
         *out = (long long) now + n;
         return ACTL_OK;
     }
@@ -1018,7 +1022,13 @@ actl_parse_time(const char *s, time_t now, long long *out)
         }
     }
 
-    *out = actl_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    n = actl_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+
+    if (n > ACTL_MAX_TIME) {
+        return ACTL_EUSAGE;
+    }
+
+    *out = n;
 
     return ACTL_OK;
 }
@@ -1155,6 +1165,10 @@ actl_add_grant(actl_conf_t *cf, const char *s)
 
     len = (size_t) (colon - s);
 
+    if (len > ACTL_MAX_STR) {
+        goto invalid;
+    }
+
     for (p = s; p < colon; p++) {
         if (*p <= ' ' || *p == ':' || *p == 0x7f) {
             goto invalid;
@@ -1186,7 +1200,8 @@ invalid:
 
     return actl_error(ACTL_EUSAGE, "invalid --grant \"%s\": use "
                       "resource:r, resource:w or resource:rw (the resource "
-                      "without spaces or ':')", s);
+                      "up to %d bytes, without spaces or ':')", s,
+                      ACTL_MAX_STR);
 }
 
 

@@ -345,12 +345,14 @@ exits "list with an argument" 1 "$A" "${R[@]}" list extra
 exits "--access bogus" 1 "$A" "${R[@]}" create --access admin
 exits "--grant without --access limited" 1 "$A" "${R[@]}" create \
     --grant users:r
-for g in users users:x :r "a b:r" users:rwx; do
+for g in users users:x :r "a b:r" users:rwx "$(printf 'r%.0s' {1..256}):r"
+do
     exits "--grant '$g'" 1 "$A" "${R[@]}" create --access limited \
         --grant "$g"
 done
 for e in 2027-13-01 2027-02-30 2027-02-29 2026-1-1 tomorrow +5x + -5 \
-         2027-01-31T24:00:00Z 2027-01-31T12:60 1969-12-31 ''
+         2027-01-31T24:00:00Z 2027-01-31T12:60 1969-12-31 '' 4294967296 \
+         2106-02-08 +200y
 do
     exits "--expires '$e'" 1 "$A" "${R[@]}" create --expires "$e"
 done
