@@ -1,0 +1,130 @@
+
+/*
+ * ngx_http_apikey_module: hiredis's asynchronous API on nginx's event loop,
+ * and the entry points that let other code of the syncing worker talk to
+ * Redis over the sync's command connection.
+ */
+
+
+#ifndef _NGX_HTTP_APIKEY_REDIS_H_INCLUDED_
+#define _NGX_HTTP_APIKEY_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_apikey.h"
+
+
+#define NGX_HTTP_APIKEY_REDIS_ERRLEN  128
+
+
+typedef struct ngx_http_apikey_redis_s  ngx_http_apikey_redis_t;
+
+typedef void (*ngx_http_apikey_redis_handler_pt)(ngx_http_apikey_redis_t *rc);
+
+
+/*
+ * One connection to Redis.  The structure is owned by the caller and
+ * outlives its connections; it is set up once with the fields marked "in"
+ * and then connected again and again.
+ *
+ * ready is called once the connection is established and AUTH and SELECT
+ * (or a PING) have been answered; closed is called once when an established
+ * or pending connection fails: refused, timed out, reset, protocol error,
+ * or an AUTH / SELECT error.  closed is not called after
+ * ngx_http_apikey_redis_close().  Either may be called from inside a reply
+ * callback; neither may connect again directly (use a timer).
+ *
+ * Reply callbacks get a NULL reply when the connection goes away with
+ * commands still pending; they must then only forget their request.
+ */
+
+struct ngx_http_apikey_redis_s {
+    redisAsyncContext                *ac;
+    ngx_connection_t                 *connection;
+    ngx_event_t                       timer;      /* connect or reply */
+
+    ngx_http_apikey_redis_conf_t     *conf;       /* in */
+    ngx_log_t                        *log;        /* in */
+    ngx_msec_t                        connect_timeout;    /* in */
+    ngx_msec_t                        reply_timeout;      /* in */
+    ngx_http_apikey_redis_handler_pt  ready;      /* in */
+    ngx_http_apikey_redis_handler_pt  closed;     /* in */
+    void                             *data;       /* in */
+    char                             *name;       /* in, for logs */
+
+    /*
+     * replies expected beyond those hiredis queues, such as a SUBSCRIBE
+     * confirmation: while non-zero, the reply timeout runs
+     */
+    ngx_uint_t                        waiting;
+
+    ngx_uint_t                        handshake;  /* replies before ready */
+    ngx_uint_t                        generation; /* of ac, for staleness */
+
+    u_char                            error[NGX_HTTP_APIKEY_REDIS_ERRLEN];
+
+    unsigned                          is_ready:1;
+    unsigned                          broken:1;   /* event (de)registration
+                                                     failed */
+};
+
+
+/* ngx_http_apikey_redis.c */
+ngx_int_t ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc);
+void ngx_http_apikey_redis_close(ngx_http_apikey_redis_t *rc);
+ngx_int_t ngx_http_apikey_redis_command(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, const char *format, ...);
+ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, const char *format, va_list args);
+ngx_int_t ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, int argc, const char **argv,
+    const size_t *argvlen);
+void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
+
+
+/*
+ * ngx_http_apikey_sync.c: for other code of the module (usage write-back,
+ * cluster rate counters) running in the worker that owns the sync.
+ *
+ * ngx_http_apikey_sync_is_owner() tells whether this worker syncs now.
+ *
+ * ngx_http_apikey_sync_command() and ngx_http_apikey_sync_command_argv()
+ * queue a command on the sync's command connection, after whatever the
+ * sync queued before (replies come back in order).  They return NGX_OK when
+ * queued, NGX_DECLINED when this worker is not the owner or its command
+ * connection is not ready (nothing was sent; try again later), NGX_ERROR
+ * when hiredis refused the command.  fn gets the reply, or NULL when the
+ * connection goes away first; the command's timeout is the sync's reply
+ * timeout, after which the whole connection is dropped and re-established.
+ *
+ * ngx_http_apikey_sync_add_tick() registers a handler that the owner calls
+ * on every ownership tick (NGX_HTTP_APIKEY_SYNC_TICK ms) while its command
+ * connection is ready, so periodic work (flushing per-key usage) can
+ * throttle itself on ngx_current_msec and send through
+ * ngx_http_apikey_sync_command().  Register from the module's init_process,
+ * in every worker (any of them may become the owner);
+ * NGX_HTTP_APIKEY_SYNC_MAX_TICKS handlers at most.  "loaded" is 1 once the
+ * mirror holds a complete set.
+ */
+
+#define NGX_HTTP_APIKEY_SYNC_TICK        250
+#define NGX_HTTP_APIKEY_SYNC_MAX_TICKS   4
+
+typedef void (*ngx_http_apikey_sync_tick_pt)(void *data, ngx_uint_t loaded);
+
+ngx_uint_t ngx_http_apikey_sync_is_owner(void);
+ngx_int_t ngx_http_apikey_sync_command(redisCallbackFn *fn, void *privdata,
+    const char *format, ...);
+ngx_int_t ngx_http_apikey_sync_command_argv(redisCallbackFn *fn,
+    void *privdata, int argc, const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_apikey_sync_add_tick(ngx_http_apikey_sync_tick_pt handler,
+    void *data);
+
+
+#endif /* _NGX_HTTP_APIKEY_REDIS_H_INCLUDED_ */
