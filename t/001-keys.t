@@ -186,6 +186,7 @@ GET /api/x
 
 
 === TEST 13: syntax: token characters and trailing '=' pass, others fail first
+--- init: 1
 --- http_config eval: $::NO_REDIS
 --- config eval: $::API
 --- request eval
@@ -205,6 +206,7 @@ GET /api/x
 
 
 === TEST 14: syntax: bytes outside ASCII fail
+--- init: 1
 --- http_config eval: $::NO_REDIS
 --- config eval: $::API
 --- raw_request eval
@@ -216,6 +218,7 @@ GET /api/x
 
 
 === TEST 15: apikey_prefix: a key without it is invalid before any lookup
+--- init: 1
 --- http_config eval: $::NO_REDIS
 --- config
     location /api/ {
@@ -234,6 +237,7 @@ GET /api/x
 
 
 === TEST 16: apikey_checksum on: only keys ending in their checksum pass
+--- init: 1
 --- http_config eval: $::NO_REDIS
 --- config
     location /api/ {

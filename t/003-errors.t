@@ -92,6 +92,7 @@ __DATA__
 
 
 === TEST 4: 503 in the error style
+--- init: 1
 --- http_config
     apikey_zone keys:4m;
     apikey_redis 127.0.0.1:1;

@@ -18,12 +18,10 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 REDIS_PORT = int(os.environ.get("TEST_NGINX_REDIS_PORT", "16380"))
 REDIS_DIR = os.environ.get("TEST_REDIS_DIR", "/tmp")
 SERVROOT = os.environ.get("TEST_NGINX_SERVROOT", "t/servroot")
-NGINX_PORT = int(os.environ.get("TEST_NGINX_SERVER_PORT", "1984"))
 
 
 def resp_encode(args):
@@ -97,12 +95,6 @@ def nginx_master():
         return int(f.read().strip())
 
 
-def status():
-    with urllib.request.urlopen("http://127.0.0.1:%d/status" % NGINX_PORT,
-                                timeout=5) as r:
-        return json.loads(r.read())
-
-
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
@@ -145,23 +137,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "nginx-signal":
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
-        if action == "kill-sync-worker":
-            pid = status()["sync"]["owner_pid"]
-            os.kill(pid, signal.SIGKILL)
-            return "killed"
-        if action == "wait-owner":
-            # waits until a live worker other than ?not= owns the sync
-            deadline = time.time() + float(q.get("timeout", ["5"])[0])
-            old = int(q.get("not", ["0"])[0])
-            while time.time() < deadline:
-                try:
-                    pid = status()["sync"]["owner_pid"]
-                    if pid and pid != old:
-                        return "owner"
-                except OSError:
-                    pass
-                time.sleep(0.02)
-            return "no owner"
         return "unknown action " + action
 
 

@@ -52,13 +52,22 @@ sub digest {
     my ($key, $secret) = @_;
     $secret //= $SECRET;
     my $ck = ($secret // '') . "\0" . $key;
-    return $digest_cache{$ck} if exists $digest_cache{$ck};
+    prime_digests($secret, $key) unless exists $digest_cache{$ck};
+    return $digest_cache{$ck};
+}
+
+# One python3 run for many keys: starting it costs more than hashing.
+sub prime_digests {
+    my ($secret, @keys) = @_;
     my $hexsecret = defined $secret ? unpack('H*', $secret) : '';
-    my $hexkey = unpack('H*', $key);
-    my $d = `python3 -c 'import hashlib,sys; print(hashlib.blake2b(bytes.fromhex(sys.argv[1]), digest_size=32, key=bytes.fromhex(sys.argv[2])).hexdigest())' $hexkey '$hexsecret'`;
-    chomp $d;
-    die "no digest" unless $d =~ /^[0-9a-f]{64}$/;
-    return $digest_cache{$ck} = $d;
+    my $args = join ' ', map { unpack('H*', $_) } @keys;
+    my @d = split /\n/, `python3 -c 'import hashlib,sys
+for k in sys.argv[2:]: print(hashlib.blake2b(bytes.fromhex(k), digest_size=32, key=bytes.fromhex(sys.argv[1])).hexdigest())' '$hexsecret' $args`;
+    die "no digests" unless @d == @keys;
+    for my $i (0 .. $#keys) {
+        die "bad digest" unless $d[$i] =~ /^[0-9a-f]{64}$/;
+        $digest_cache{($secret // '') . "\0" . $keys[$i]} = $d[$i];
+    }
 }
 
 my $sock;
@@ -162,17 +171,100 @@ for my $name (keys %FIXTURES) {
     $KEY{$name} = make_key($FIXTURES{$name}[0]);
 }
 
-# Empties this suite's Redis and writes the standard keys.
+# Test::Nginx runs a block's "--- init" after nginx has started, so the
+# running nginx learns of the new records the way production does: by an
+# event.  seed() replaces every record under the default prefix with the
+# standard keys (plus any given), publishes "*" and waits until the
+# module's full re-sync is done.
 sub seed {
     my (%opt) = @_;
     local $SECRET = $opt{secret} if exists $opt{secret};
-    redis('FLUSHALL');
+    eval { redis('PING') } or ctl('redis-start');
+    prime_digests($SECRET, (map { $KEY{$_} } keys %FIXTURES),
+                  map { $_->[0] } @{ $opt{keys} || [] });
+    redis('EVAL', q{
+        local n = 0
+        for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do
+            redis.call('DEL', k)
+            n = n + 1
+        end
+        return n
+    }, 0, $PREFIX);
     for my $name (sort keys %FIXTURES) {
         my ($random, @fields) = @{ $FIXTURES{$name} };
         add_key($KEY{$name}, @fields);
     }
+    for my $extra (@{ $opt{keys} || [] }) {
+        add_key(@$extra);
+    }
+    resync();
     return 1;
 }
+
+# An action of the control server (t/ctl/ctl.py), e.g. ctl('redis-stop').
+sub ctl {
+    my ($action) = @_;
+    my $port = $ENV{TEST_NGINX_CTL_PORT} || 16381;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10)
+        or die "ctl at $port: $!";
+    $s->print("GET /$action HTTP/1.0\r\n\r\n");
+    local $/;
+    my $resp = <$s>;
+    die "ctl $action failed: $resp" unless $resp =~ m{^HTTP/1\.\d 200};
+    return 1;
+}
+
+# Makes sure the module has loaded everything written before the call:
+# two more full syncs must complete, so at least one of them started after
+# the writes (one already running may have read Redis before them).  "*"
+# is published until then, as the worker may not be subscribed yet.
+sub resync {
+    my $deadline = time + 5;
+    my $st;
+    until ($st = status()) {
+        return 0 if time > $deadline;
+        select(undef, undef, undef, 0.01);
+    }
+    my $want = $st->{full_syncs} + 2;
+    while (time < $deadline) {
+        redis('PUBLISH', "${PREFIX}events", '*');
+        for (1 .. 10) {
+            select(undef, undef, undef, 0.01);
+            $st = status();
+            return 1 if $st && $st->{full_syncs} >= $want;
+        }
+    }
+    warn "apikey: no full re-sync within 5 s\n";
+    return 0;
+}
+
+# SIGKILLs the syncing worker; returns its pid.
+sub kill_sync_worker {
+    my $st = status() or die "no status";
+    my $pid = $st->{owner_pid} or die "no syncing worker";
+    kill 'KILL', $pid or die "kill $pid: $!";
+    return $pid;
+}
+
+# The sync's state and count of full syncs, from the status location.
+sub status {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 2)
+        or return undef;
+    $s->print("GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    local $/;
+    my $resp = <$s>;
+    return undef unless defined $resp
+        && $resp =~ /"state":"(\w+)"/;
+    my $state = $1;
+    return undef unless $resp =~ /"full_syncs":(\d+)/;
+    my $full = $1;
+    my ($owner) = $resp =~ /"owner_pid":(\d+)/;
+    return { state => $state, full_syncs => $full, owner_pid => $owner };
+}
+
 
 our $HTTP_CONFIG = <<"_EOC_";
     apikey_zone keys:4m;
@@ -191,6 +283,9 @@ _EOC_
 sub apikey_setup {
     my $module = $ENV{TEST_NGINX_APIKEY_MODULE}
         or die "TEST_NGINX_APIKEY_MODULE is not set (run scripts/test.sh)";
+
+    # a file before this one may have left Redis stopped
+    eval { redis('PING') } or ctl('redis-start');
 
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
