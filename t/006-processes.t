@@ -57,3 +57,26 @@ select(undef, undef, undef, 1.0);
 ["1\n", "1\n",
  '{"detail":"Invalid API key"}', '{"detail":"Invalid API key"}',
  '{"detail":"Invalid API key"}', '{"detail":"Invalid API key"}']
+
+
+
+=== TEST 3: hourly counters survive a reload
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /api/x", "GET /ctl/nginx-signal?sig=HUP&sleep=0.5", "GET /api/x", "GET /api/x"]
+--- more_headers eval
+[::k("quota3"), ::k("quota3"), "", ::k("quota3"), ::k("quota3")]
+--- error_code eval
+[200, 200, 200, 200, 429]
+
+
+
+=== TEST 4: limit N, two workers, many concurrent requests: exactly N pass
+--- init
+ApikeyTest::seed(keys => [[ApikeyTest::make_key("FiFtY000000000000000000000000050"),
+    id => 'k-fifty', access => 'full', limit => '50']]);
+--- config eval: $::API
+--- request eval
+"GET /ctl/hammer?n=400&c=16&path=/api/x&key=" . ApikeyTest::make_key("FiFtY000000000000000000000000050")
+--- response_body
+200=50 429=350

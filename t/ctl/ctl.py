@@ -21,6 +21,7 @@ import urllib.parse
 
 REDIS_PORT = int(os.environ.get("TEST_NGINX_REDIS_PORT", "16380"))
 REDIS_DIR = os.environ.get("TEST_REDIS_DIR", "/tmp")
+NGINX_PORT = int(os.environ.get("TEST_NGINX_SERVER_PORT", "1984"))
 SERVROOT = os.environ.get("TEST_NGINX_SERVROOT", "t/servroot")
 
 
@@ -95,6 +96,28 @@ def nginx_master():
         return int(f.read().strip())
 
 
+def hammer(n, c, path, key):
+    """n GETs of path with the key, c at a time, straight to nginx;
+    returns the count of each status, e.g. "200=50 429=350"."""
+    import collections
+    import concurrent.futures
+    import http.client
+
+    def one(_):
+        conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=10)
+        try:
+            conn.request("GET", path, headers={"X-Secret-Key": key})
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(c) as pool:
+        counts = collections.Counter(pool.map(one, range(n)))
+    return " ".join("%d=%d" % kv for kv in sorted(counts.items()))
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
@@ -137,6 +160,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "nginx-signal":
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
+        if action == "hammer":
+            return hammer(int(q["n"][0]), int(q["c"][0]), q["path"][0],
+                          q["key"][0])
         return "unknown action " + action
 
 
