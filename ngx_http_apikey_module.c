@@ -322,6 +322,7 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_apikey_loc_conf_t *prev = parent;
     ngx_http_apikey_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t     *clcf;
     ngx_http_apikey_main_conf_t  *amcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -344,11 +345,23 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_APIKEY_STYLE_DETAIL);
     ngx_conf_merge_value(conf->pass_key, prev->pass_key, 0);
 
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
+
+    /* nginx's own lines about request headers must not show keys either */
+
+    if (amcf->shm_zone) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (ngx_http_apikey_guard_log(cf, clcf->error_log) != NGX_OK
+            || ngx_http_apikey_guard_log(cf, &cf->cycle->new_log) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (!conf->enable && !conf->status) {
         return NGX_CONF_OK;
     }
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
 
     if (amcf->shm_zone == NULL || amcf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -396,7 +409,11 @@ ngx_http_apikey_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_apikey_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_apikey_sync_init_process(cycle);
+    if (ngx_http_apikey_sync_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apikey_usage_init_process(cycle);
 }
 
 

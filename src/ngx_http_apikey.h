@@ -55,6 +55,7 @@
 #define NGX_HTTP_APIKEY_MAX_PREFIX      128
 
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
+#define NGX_HTTP_APIKEY_NODE_INFLIGHT   0x02    /* counts sent, no reply */
 
 
 typedef enum {
@@ -159,6 +160,14 @@ typedef struct {
     ngx_atomic_t                owner;      /* its pid, 0 = nobody */
     ngx_atomic_t                heartbeat;  /* its ngx_current_msec */
 
+    /* digests of keys with counts to write back, see *_usage.c */
+    u_char                     *dirty;
+    ngx_uint_t                  dirty_size;
+    ngx_uint_t                  dirty_start;
+    ngx_uint_t                  dirty_n;
+    ngx_uint_t                  dirty_overflow;
+    ngx_uint_t                  flush_soon;     /* a key nears its limit */
+
     /* statistics, see ngx_http_apikey_status.c */
     ngx_atomic_t                decisions[NGX_HTTP_APIKEY_NDECISIONS];
     ngx_atomic_t                events_applied;
@@ -253,6 +262,9 @@ ngx_int_t ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
 size_t ngx_http_apikey_mask(u_char *dst, ngx_str_t *key, ngx_str_t *prefix);
 ngx_int_t ngx_http_apikey_patch_headers_in(ngx_conf_t *cf);
 
+/* ngx_http_apikey_log.c */
+ngx_int_t ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log);
+
 /* ngx_http_apikey_store.c */
 ngx_int_t ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_http_apikey_node_t *ngx_http_apikey_lookup_locked(
@@ -291,9 +303,14 @@ ngx_uint_t ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec,
 
 /* ngx_http_apikey_limit.c */
 ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
-    ngx_http_apikey_node_t *node, ngx_http_apikey_loc_conf_t *alcf,
-    ngx_http_apikey_ctx_t *ctx);
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
+
+/* ngx_http_apikey_usage.c */
+ngx_int_t ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle);
+void ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t *node);
 
 /* ngx_http_apikey_error.c */
 ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,

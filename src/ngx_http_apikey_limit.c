@@ -41,8 +41,8 @@ ngx_http_apikey_limit_init(ngx_conf_t *cf)
 
 ngx_int_t
 ngx_http_apikey_count_locked(ngx_http_request_t *r,
-    ngx_http_apikey_node_t *node, ngx_http_apikey_loc_conf_t *alcf,
-    ngx_http_apikey_ctx_t *ctx)
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
 {
     time_t      now;
     uint32_t    window, limit, used;
@@ -72,6 +72,7 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
         node->window = window;
         node->count = 0;
         node->remote = 0;
+        node->pending = 0;
     }
 
     used = node->count + node->remote;
@@ -90,12 +91,22 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
     if (!ctx->counted) {
         ctx->counted = 1;
         node->count++;
-        node->pending++;
+
+        if (node->pending++ == 0) {
+            ngx_http_apikey_mark_dirty_locked(zone, node);
+        }
+
         node->last_used = (uint32_t) now;
         used++;
     }
 
     ctx->remaining = (limited && used < limit) ? limit - used : 0;
+
+    /* near the limit, other instances must learn of these counts soon */
+
+    if (limited && ctx->remaining <= limit / 2) {
+        zone->sh->flush_soon = 1;
+    }
 
     return NGX_OK;
 }

@@ -236,7 +236,7 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
         decision = NGX_HTTP_APIKEY_IP;
 
     } else {
-        rc = ngx_http_apikey_count_locked(r, node, alcf, ctx);
+        rc = ngx_http_apikey_count_locked(r, zone, node, alcf, ctx);
 
         if (rc == NGX_BUSY) {
             decision = NGX_HTTP_APIKEY_LIMITED;

@@ -71,6 +71,17 @@ ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->sh->mask = n - 1;
 
+    /* the ring of keys to flush: about one entry per 2k of zone */
+
+    zone->sh->dirty_size = ngx_max(256, ngx_min(65536,
+                                                shm_zone->shm.size / 2048));
+
+    zone->sh->dirty = ngx_slab_alloc(zone->shpool, zone->sh->dirty_size
+                                                   * NGX_HTTP_APIKEY_DIGEST_LEN);
+    if (zone->sh->dirty == NULL) {
+        return NGX_ERROR;
+    }
+
     len = sizeof(" in apikey zone \"\"") + shm_zone->shm.name.len;
 
     zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
@@ -403,4 +414,5 @@ ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
     to->remote = from->remote;
     to->pending = from->pending;
     to->last_used = from->last_used;
+    to->flags |= from->flags & NGX_HTTP_APIKEY_NODE_INFLIGHT;
 }

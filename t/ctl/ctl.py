@@ -96,15 +96,57 @@ def nginx_master():
         return int(f.read().strip())
 
 
-def hammer(n, c, path, key):
-    """n GETs of path with the key, c at a time, straight to nginx;
-    returns the count of each status, e.g. "200=50 429=350"."""
+SERVROOT2 = SERVROOT.rstrip("/") + "2"
+
+
+def nginx2_start(conf):
+    """A second nginx (another instance sharing the Redis), configured by
+    a file the block wrote with --- user_files."""
+    import shutil
+    nginx2_stop()
+    shutil.rmtree(SERVROOT2, ignore_errors=True)
+    for d in ("conf", "logs", "html"):
+        os.makedirs(os.path.join(SERVROOT2, d))
+    shutil.copy(os.path.join(SERVROOT, "html", conf),
+                os.path.join(SERVROOT2, "conf", "nginx.conf"))
+    binary = os.environ.get("TEST_NGINX_BINARY", "nginx")
+    subprocess.run([binary, "-p", SERVROOT2 + "/", "-c", "conf/nginx.conf",
+                    "-e", "logs/error.log"], check=True)
+    time.sleep(0.3)
+    return "started"
+
+
+def nginx2_stop():
+    pidfile = os.path.join(SERVROOT2, "logs", "nginx.pid")
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return "not running"
+    try:
+        os.kill(pid, signal.SIGQUIT)
+    except OSError:
+        return "not running"
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.01)
+        except OSError:
+            break
+    return "stopped"
+
+
+def hammer(n, c, path, key, ports):
+    """n GETs of path with the key, c at a time, straight to nginx (spread
+    over the given ports); returns the count of each status, e.g.
+    "200=50 429=350"."""
     import collections
     import concurrent.futures
     import http.client
 
-    def one(_):
-        conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=10)
+    def one(i):
+        conn = http.client.HTTPConnection("127.0.0.1", ports[i % len(ports)],
+                                          timeout=10)
         try:
             conn.request("GET", path, headers={"X-Secret-Key": key})
             r = conn.getresponse()
@@ -161,8 +203,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
         if action == "hammer":
+            ports = [int(p) for p in q.get("ports", [str(NGINX_PORT)])[0]
+                     .split(",")]
             return hammer(int(q["n"][0]), int(q["c"][0]), q["path"][0],
-                          q["key"][0])
+                          q["key"][0], ports)
+        if action == "nginx2-start":
+            return nginx2_start(q["conf"][0])
+        if action == "nginx2-stop":
+            return nginx2_stop()
         return "unknown action " + action
 
 

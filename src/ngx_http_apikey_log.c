@@ -1,0 +1,165 @@
+
+/*
+ * Keeps raw keys out of nginx's own log lines.  At debug level nginx logs
+ * every request header ("http header: ..."), and at info level a malformed
+ * header line whole; the module never logs a key itself, but these lines
+ * would.  Every error log the module's locations write to gets a writer
+ * that replaces the value of X-Secret-Key and of a Bearer Authorization
+ * with "[hidden]" before the line is written, then writes it as nginx
+ * would (to the file, or through the log's own writer: syslog, memory).
+ */
+
+
+#include "ngx_http_apikey.h"
+
+
+typedef struct {
+    ngx_log_writer_pt           writer;     /* the log's own, or NULL */
+    void                       *wdata;
+} ngx_http_apikey_log_t;
+
+
+static void ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level,
+    u_char *buf, size_t len);
+static size_t ngx_http_apikey_scrub(u_char *buf, size_t len);
+static u_char *ngx_http_apikey_strcasestrn(u_char *p, u_char *last,
+    char *s, size_t n);
+
+
+ngx_int_t
+ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log)
+{
+    ngx_http_apikey_log_t  *alog;
+
+    for ( /* void */ ; log; log = log->next) {
+
+        if (log->writer == ngx_http_apikey_log_writer) {
+            continue;
+        }
+
+        alog = ngx_palloc(cf->pool, sizeof(ngx_http_apikey_log_t));
+        if (alog == NULL) {
+            return NGX_ERROR;
+        }
+
+        alog->writer = log->writer;
+        alog->wdata = log->wdata;
+
+        log->writer = ngx_http_apikey_log_writer;
+        log->wdata = alog;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
+    size_t len)
+{
+    ssize_t                 n;
+    ngx_err_t               err;
+    ngx_http_apikey_log_t  *alog;
+
+    alog = log->wdata;
+
+    len = ngx_http_apikey_scrub(buf, len);
+
+    if (alog->writer) {
+        log->wdata = alog->wdata;
+        alog->writer(log, level, buf, len);
+        log->wdata = alog;
+        return;
+    }
+
+    /* what ngx_log_error_core() does for a file */
+
+    if (log->file == NULL || ngx_time() == log->disk_full_time) {
+        return;
+    }
+
+    n = ngx_write_fd(log->file->fd, buf, len);
+
+    if (n == -1) {
+        err = ngx_errno;
+
+        if (err == NGX_ENOSPC) {
+            log->disk_full_time = ngx_time();
+        }
+    }
+}
+
+
+/*
+ * "X-Secret-Key: <value>" and "Authorization: Bearer <value>", in any
+ * case: the value, up to a quote or the end, becomes "[hidden]".
+ */
+
+static size_t
+ngx_http_apikey_scrub(u_char *buf, size_t len)
+{
+    u_char  *p, *last, *value, *end;
+    size_t   n;
+
+    static u_char  hidden[] = "[hidden]";
+
+    last = buf + len;
+    p = buf;
+
+    while (p < last) {
+        value = ngx_http_apikey_strcasestrn(p, last, "x-secret-key:", 13);
+        n = 13;
+
+        end = ngx_http_apikey_strcasestrn(p, last, "bearer ", 7);
+
+        if (end && (value == NULL || end < value)) {
+            value = end;
+            n = 7;
+        }
+
+        if (value == NULL) {
+            break;
+        }
+
+        value += n;
+
+        while (value < last && (*value == ' ' || *value == '\t')) {
+            value++;
+        }
+
+        for (end = value;
+             end < last && *end != '"' && *end != CR && *end != LF;
+             end++)
+        {
+            /* void */
+        }
+
+        if (end == value) {
+            p = value;
+            continue;
+        }
+
+        n = ngx_min((size_t) (end - value), sizeof(hidden) - 1);
+        ngx_memcpy(value, hidden, n);
+
+        ngx_memmove(value + n, end, last - end);
+        last -= (end - value) - n;
+
+        p = value + n;
+    }
+
+    return last - buf;
+}
+
+
+static u_char *
+ngx_http_apikey_strcasestrn(u_char *p, u_char *last, char *s, size_t n)
+{
+    for ( /* void */ ; p + n <= last; p++) {
+        if (ngx_strncasecmp(p, (u_char *) s, n) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}
