@@ -382,6 +382,7 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_apikey_init_module(ngx_cycle_t *cycle)
 {
+    ngx_http_apikey_zone_t       *zone;
     ngx_http_apikey_main_conf_t  *amcf;
 
     if (sodium_init() < 0) {
@@ -398,8 +399,26 @@ ngx_http_apikey_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_apikey_preload(cycle, amcf) == NGX_ERROR) {
+    switch (ngx_http_apikey_preload(cycle, amcf)) {
+
+    case NGX_ERROR:
         return NGX_ERROR;
+
+    case NGX_DECLINED:
+        zone = amcf->shm_zone->data;
+
+        if (!zone->sh->loaded && !zone->sh->owner
+            && ngx_http_apikey_snapshot_load(zone, &amcf->snapshot,
+                                             cycle->log)
+               == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
     }
 
     return NGX_OK;

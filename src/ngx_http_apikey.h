@@ -153,6 +153,7 @@ typedef struct {
     ngx_uint_t                  nkeys;
 
     uint32_t                    generation;
+    uint64_t                    version;    /* changes to the set */
     ngx_uint_t                  loaded;     /* a complete set was served */
     ngx_uint_t                  from_snapshot;
 

@@ -1,24 +1,513 @@
 
 /*
- * apikey_snapshot: the mirror written to disk after each full load, so
- * that a starting nginx can decide at once while Redis is down.
+ * apikey_snapshot: the mirror on disk, so that an nginx started while Redis
+ * is away decides at once from the last set it saw instead of answering
+ * 503.  The syncing worker writes it after a full load that changed
+ * something, a slice of the table at a time so that neither the zone's lock
+ * nor the worker is held long, into a temporary file renamed over the old
+ * one when complete.  The master reads it at start when Redis cannot be
+ * reached.
+ *
+ * Format: "APIKEYSNAP1\n", then per key a 4-byte length and the record
+ * image, then a zero length and the BLAKE2b-256 of everything before it.
+ * A file that fails any check is not used, whole.
  */
 
 
+#include <sodium.h>
+
 #include "ngx_http_apikey.h"
 
+
+#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP1\n"
+#define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
+#define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
+
+
+typedef struct {
+    ngx_http_apikey_zone_t     *zone;
+    ngx_str_t                   path;
+    ngx_str_t                   temp;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  bucket;
+    ngx_uint_t                  written;
+    uint64_t                    version;
+    u_char                     *buf;
+    size_t                      len;
+    crypto_generichash_state    hash;
+    ngx_event_t                 event;
+    ngx_log_t                  *log;
+} ngx_http_apikey_snapshot_t;
+
+
+static void ngx_http_apikey_snapshot_step(ngx_event_t *ev);
+static ngx_int_t ngx_http_apikey_snapshot_flush(
+    ngx_http_apikey_snapshot_t *snap);
+static void ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap);
+static ngx_int_t ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec,
+    size_t size);
+
+
+static ngx_http_apikey_snapshot_t  *ngx_http_apikey_snapshot_running;
+static uint64_t                     ngx_http_apikey_snapshot_version;
+
+
+/*
+ * Starts writing the snapshot unless one is being written or the mirror
+ * has not changed since the last one (NGX_DECLINED).
+ */
 
 ngx_int_t
 ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     ngx_log_t *log)
 {
-    return NGX_DECLINED;
+    u_char                      *p;
+    uint64_t                     version;
+    ngx_http_apikey_snapshot_t  *snap;
+
+    if (path->len == 0 || ngx_http_apikey_snapshot_running) {
+        return NGX_DECLINED;
+    }
+
+    version = zone->sh->version;
+
+    if (version == ngx_http_apikey_snapshot_version && version != 0) {
+        return NGX_DECLINED;
+    }
+
+    snap = ngx_calloc(sizeof(ngx_http_apikey_snapshot_t), log);
+    if (snap == NULL) {
+        return NGX_ERROR;
+    }
+
+    snap->buf = ngx_alloc(NGX_HTTP_APIKEY_SNAPSHOT_BUFFER
+                          + path->len + sizeof(".tmp"), log);
+    if (snap->buf == NULL) {
+        ngx_free(snap);
+        return NGX_ERROR;
+    }
+
+    snap->zone = zone;
+    snap->path = *path;
+    snap->version = version;
+    snap->log = log;
+
+    snap->temp.data = snap->buf + NGX_HTTP_APIKEY_SNAPSHOT_BUFFER;
+    p = ngx_cpymem(snap->temp.data, path->data, path->len);
+    p = ngx_cpymem(p, ".tmp", sizeof(".tmp"));
+    snap->temp.len = p - 1 - snap->temp.data;
+
+    snap->fd = ngx_open_file(snap->temp.data, NGX_FILE_WRONLY,
+                             NGX_FILE_TRUNCATE, 0600);
+
+    if (snap->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      ngx_open_file_n " \"%V\" failed", &snap->temp);
+        ngx_free(snap->buf);
+        ngx_free(snap);
+        return NGX_ERROR;
+    }
+
+    crypto_generichash_init(&snap->hash, NULL, 0, NGX_HTTP_APIKEY_DIGEST_LEN);
+
+    snap->len = ngx_cpymem(snap->buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
+                           sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1)
+                - snap->buf;
+
+    snap->event.handler = ngx_http_apikey_snapshot_step;
+    snap->event.data = snap;
+    snap->event.log = log;
+    snap->event.cancelable = 1;
+
+    ngx_http_apikey_snapshot_running = snap;
+
+    ngx_post_event(&snap->event, &ngx_posted_events);
+
+    return NGX_OK;
 }
 
+
+static void
+ngx_http_apikey_snapshot_step(ngx_event_t *ev)
+{
+    ngx_http_apikey_snapshot_t *snap = ev->data;
+
+    uint32_t                  size;
+    ngx_uint_t                last;
+    ngx_http_apikey_node_t   *node;
+    ngx_http_apikey_zone_t   *zone;
+    u_char                    digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    zone = snap->zone;
+
+    if (ngx_terminate || ngx_exiting || ngx_quit) {
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    last = ngx_min(snap->bucket + NGX_HTTP_APIKEY_SNAPSHOT_SLICE,
+                   zone->sh->mask + 1);
+
+    for ( /* void */ ; snap->bucket < last; snap->bucket++) {
+        for (node = zone->sh->buckets[snap->bucket]; node; node = node->next)
+        {
+            if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+                continue;
+            }
+
+            size = (uint32_t) ngx_http_apikey_record_size(&node->record);
+
+            if (snap->len + sizeof(uint32_t) + size
+                > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
+            {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+
+                if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
+                    ngx_http_apikey_snapshot_abort(snap);
+                    return;
+                }
+
+                /* the table may change meanwhile: go on with this bucket */
+
+                ngx_post_event(ev, &ngx_posted_next_events);
+                return;
+            }
+
+            ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
+            ngx_memcpy(snap->buf + snap->len + sizeof(uint32_t),
+                       &node->record, size);
+            snap->len += sizeof(uint32_t) + size;
+            snap->written++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (snap->bucket <= zone->sh->mask) {
+        if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
+            ngx_http_apikey_snapshot_abort(snap);
+            return;
+        }
+
+        ngx_post_event(ev, &ngx_posted_next_events);
+        return;
+    }
+
+    /* the end: a zero length, then the hash of all that came before */
+
+    size = 0;
+    ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
+    snap->len += sizeof(uint32_t);
+
+    if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
+
+    crypto_generichash_final(&snap->hash, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+
+    if (ngx_write_fd(snap->fd, digest, NGX_HTTP_APIKEY_DIGEST_LEN)
+        != NGX_HTTP_APIKEY_DIGEST_LEN
+        || ngx_close_file(snap->fd) == NGX_FILE_ERROR)
+    {
+        snap->fd = NGX_INVALID_FILE;
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
+
+    snap->fd = NGX_INVALID_FILE;
+
+    if (ngx_rename_file(snap->temp.data, snap->path.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed",
+                      &snap->temp, &snap->path);
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, snap->log, 0,
+                  "apikey: snapshot of %ui keys written to \"%V\"",
+                  snap->written, &snap->path);
+
+    ngx_http_apikey_snapshot_version = snap->version;
+    ngx_http_apikey_snapshot_running = NULL;
+
+    ngx_free(snap->buf);
+    ngx_free(snap);
+}
+
+
+static ngx_int_t
+ngx_http_apikey_snapshot_flush(ngx_http_apikey_snapshot_t *snap)
+{
+    ssize_t  n;
+
+    if (snap->len == 0) {
+        return NGX_OK;
+    }
+
+    crypto_generichash_update(&snap->hash, snap->buf, snap->len);
+
+    n = ngx_write_fd(snap->fd, snap->buf, snap->len);
+
+    if (n != (ssize_t) snap->len) {
+        ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
+                      ngx_write_fd_n " \"%V\" failed", &snap->temp);
+        return NGX_ERROR;
+    }
+
+    snap->len = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap)
+{
+    if (snap->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(snap->fd);
+    }
+
+    (void) ngx_delete_file(snap->temp.data);
+
+    if (snap->event.posted) {
+        ngx_delete_posted_event(&snap->event);
+    }
+
+    ngx_http_apikey_snapshot_running = NULL;
+
+    ngx_free(snap->buf);
+    ngx_free(snap);
+}
+
+
+/*
+ * At start, in the master, when Redis could not be reached: loads the
+ * last snapshot whole, or nothing.
+ */
 
 ngx_int_t
 ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     ngx_log_t *log)
 {
+    u_char                    *buf, *p, *last;
+    off_t                      fsize;
+    ssize_t                    n;
+    uint32_t                   size;
+    ngx_fd_t                   fd;
+    ngx_uint_t                 nkeys, bucket;
+    ngx_file_info_t            fi;
+    ngx_http_apikey_record_t  *rec;
+    u_char                     digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    rec = NULL;
+
+    if (path->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_NOTICE, log, ngx_errno,
+                      "apikey: no snapshot \"%V\" to start from", path);
+        return NGX_DECLINED;
+    }
+
+    buf = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        goto invalid;
+    }
+
+    fsize = ngx_file_size(&fi);
+
+    if (fsize < (off_t) (sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1
+                         + sizeof(uint32_t) + NGX_HTTP_APIKEY_DIGEST_LEN)
+        || fsize > (off_t) zone->size * 2)
+    {
+        goto invalid;
+    }
+
+    buf = ngx_alloc((size_t) fsize, log);
+    if (buf == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, (size_t) fsize);
+
+    if (n != (ssize_t) fsize) {
+        goto invalid;
+    }
+
+    last = buf + fsize - NGX_HTTP_APIKEY_DIGEST_LEN;
+
+    crypto_generichash(digest, NGX_HTTP_APIKEY_DIGEST_LEN, buf, last - buf,
+                       NULL, 0);
+
+    if (ngx_memcmp(buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
+                   sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1) != 0
+        || sodium_memcmp(digest, last, NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+    {
+        goto invalid;
+    }
+
+    /* first check every record, then load: a bad file loads nothing */
+
+    for (p = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1; /* void */ ;
+         p += size)
+    {
+        if (p + sizeof(uint32_t) > last) {
+            goto invalid;
+        }
+
+        ngx_memcpy(&size, p, sizeof(uint32_t));
+        p += sizeof(uint32_t);
+
+        if (size == 0) {
+            break;
+        }
+
+        if (size > (size_t) (last - p)
+            || ngx_http_apikey_snapshot_valid((ngx_http_apikey_record_t *) p,
+                                              size)
+               != NGX_OK)
+        {
+            goto invalid;
+        }
+    }
+
+    if (p != last) {
+        goto invalid;
+    }
+
+    (void) ngx_close_file(fd);
+
+    /* records in the file are not aligned: each is copied before use */
+
+    rec = ngx_alloc(ngx_http_apikey_record_max_size(), log);
+    if (rec == NULL) {
+        ngx_free(buf);
+        return NGX_ERROR;
+    }
+
+    nkeys = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zone->sh->generation++;
+
+    for (p = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1; /* void */ ;
+         p += size)
+    {
+        ngx_memcpy(&size, p, sizeof(uint32_t));
+        p += sizeof(uint32_t);
+
+        if (size == 0) {
+            break;
+        }
+
+        ngx_memcpy(rec, p, size);
+
+        if (ngx_http_apikey_put_locked(zone, rec, size, 0) == NGX_ERROR) {
+            ngx_http_apikey_wipe_locked(zone);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "apikey: zone \"%V\" is too small for the keys of "
+                          "snapshot \"%V\"", &zone->name, path);
+            ngx_free(rec);
+            ngx_free(buf);
+            return NGX_DECLINED;
+        }
+
+        nkeys++;
+    }
+
+    bucket = 0;
+
+    while (bucket <= zone->sh->mask) {
+        (void) ngx_http_apikey_sweep_locked(zone, &bucket, 65536,
+                                            zone->sh->generation);
+    }
+
+    zone->sh->loaded = 1;
+    zone->sh->from_snapshot = 1;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_free(rec);
+    ngx_free(buf);
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "apikey: redis is away; deciding from the snapshot \"%V\" "
+                  "of %ui keys until it returns", path, nkeys);
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "apikey: snapshot \"%V\" is damaged or not a snapshot, "
+                  "not used", path);
+
+    (void) ngx_close_file(fd);
+
+    if (buf) {
+        ngx_free(buf);
+    }
+
     return NGX_DECLINED;
+}
+
+
+/* what the record parser would have produced, or the file is refused */
+
+static ngx_int_t
+ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec, size_t size)
+{
+    u_char                    *g, *last;
+    ngx_http_apikey_record_t   hdr;
+
+    if (size < offsetof(ngx_http_apikey_record_t, data)
+        || size > ngx_http_apikey_record_max_size())
+    {
+        return NGX_ERROR;
+    }
+
+    /* the image in the file is not aligned */
+
+    ngx_memcpy(&hdr, rec, offsetof(ngx_http_apikey_record_t, data));
+
+    if (ngx_http_apikey_record_size(&hdr) != size
+        || hdr.id_len == 0
+        || hdr.access < NGX_HTTP_APIKEY_ACCESS_FULL
+        || hdr.access > NGX_HTTP_APIKEY_ACCESS_LIMITED
+        || hdr.active > 1
+        || hdr.nips > NGX_HTTP_APIKEY_MAX_IPS
+        || hdr.grants_len > NGX_HTTP_APIKEY_MAX_GRANTS_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    /* grants are walked by length bytes: they must end where they say */
+
+    g = (u_char *) rec + size - hdr.grants_len;
+    last = (u_char *) rec + size;
+
+    while (g < last) {
+        if (last - g < 2 || g[0] == 0 || g[0] > 3 || g[1] == 0
+            || g[1] > last - g - 2)
+        {
+            return NGX_ERROR;
+        }
+
+        g += 2 + g[1];
+    }
+
+    return NGX_OK;
 }

@@ -215,6 +215,8 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
         return NGX_OK;
     }
 
+    zone->sh->version++;
+
     /* a live put supersedes whatever a running re-sync has staged */
 
     if (staged_link) {
@@ -287,6 +289,7 @@ ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
     }
 
     staged->flags &= ~NGX_HTTP_APIKEY_NODE_STAGED;
+    zone->sh->version++;
 
     return NGX_OK;
 }
@@ -399,6 +402,7 @@ ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
 
     if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)) {
         zone->sh->nkeys--;
+        zone->sh->version++;
     }
 
     ngx_slab_free_locked(zone->shpool, node);

@@ -1454,6 +1454,11 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
     s->down = 0;
     s->backoff = NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN;
 
+    if (s->amcf->snapshot.len) {
+        (void) ngx_http_apikey_snapshot_write(zone, &s->amcf->snapshot,
+                                              s->log);
+    }
+
     ngx_http_apikey_sync_end_load(s);
 
     return;

@@ -1,0 +1,122 @@
+# apikey_snapshot: the mirror written to disk after a full load, and used
+# by an nginx that starts while Redis cannot be reached.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use ApikeyTest;
+use File::Path qw(make_path);
+
+apikey_setup();
+no_shuffle();
+
+our $DIR = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot') . '-snap';
+make_path($DIR);
+unlink "$DIR/keys.snap";
+
+# a damaged snapshot, there before any nginx starts
+open my $fh, '>', "$DIR/bad.snap" or die;
+print $fh "APIKEYSNAP1\n", "\x10\0\0\0", "garbage" x 10;
+close $fh;
+
+our $API = <<'_EOC_';
+    location /api/ {
+        apikey on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
+    }
+_EOC_
+
+sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: with Redis there, the mirror is written after the full load
+--- http_config eval
+$ApikeyTest::HTTP_CONFIG . "apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /ctl/sleep?sleep=0.5"]
+--- more_headers eval
+[::k("full"), ""]
+--- error_code eval
+[200, 200]
+
+
+
+=== TEST 2: Redis unreachable at start: decisions come from the snapshot
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- request eval
+["GET /api/x", "POST /api/x", "GET /api/x", "GET /api/x", "GET /status"]
+--- more_headers eval
+[::k("full"), ::k("read"), ::k("expired"), ::k("inactive"), ""]
+--- error_code eval
+[200, 403, 401, 401, 200]
+--- response_body_like eval
+["", "", "expired", "Invalid", qr/"keys":10,"loaded":true,.*"from_snapshot":true/]
+
+
+
+=== TEST 3: ... and the error log says so
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 200
+--- error_log eval
+[qr/deciding from the snapshot ".*keys\.snap" of 10 keys/]
+
+
+
+=== TEST 4: a damaged snapshot is not used at all
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/bad.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 503
+--- error_log eval
+[qr/snapshot ".*bad\.snap" is damaged or not a snapshot, not used/]
+
+
+
+=== TEST 5: no snapshot file yet: 503 as without the directive
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/none.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 503
+
+
+
+=== TEST 6: the snapshot holds digests, never a raw key (the check is in init)
+--- init
+open my $fh, '<', "$::DIR/keys.snap" or die "no snapshot: $!";
+local $/;
+my $data = <$fh>;
+for my $name (keys %ApikeyTest::KEY) {
+    die "raw key $name in the snapshot" if index($data, $ApikeyTest::KEY{$name}) >= 0;
+}
+die "no digest in the snapshot"
+    unless index($data, pack('H*', ApikeyTest::digest($ApikeyTest::KEY{full}))) >= 0;
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 200
