@@ -7,9 +7,9 @@
  */
 
 
-#include <sodium.h>
-
 #include "ngx_http_apikey.h"
+
+#include <sodium.h>
 #include "ngx_apikey_format.h"
 
 

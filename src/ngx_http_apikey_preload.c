@@ -11,9 +11,9 @@
  */
 
 
-#include <hiredis/hiredis.h>
-
 #include "ngx_http_apikey.h"
+
+#include <hiredis/hiredis.h>
 
 
 #define NGX_HTTP_APIKEY_PRELOAD_CONNECT  500

@@ -7,9 +7,9 @@
  */
 
 
-#include <sodium.h>
-
 #include "ngx_http_apikey.h"
+
+#include <sodium.h>
 
 
 typedef struct {

@@ -14,9 +14,9 @@
  */
 
 
-#include <sodium.h>
-
 #include "ngx_http_apikey.h"
+
+#include <sodium.h>
 
 
 #define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP1\n"

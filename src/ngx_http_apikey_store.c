@@ -9,9 +9,9 @@
  */
 
 
-#include <sodium.h>
-
 #include "ngx_http_apikey.h"
+
+#include <sodium.h>
 
 
 static ngx_http_apikey_node_t **ngx_http_apikey_bucket(
