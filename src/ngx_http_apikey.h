@@ -176,6 +176,7 @@ typedef struct {
     ngx_atomic_t                full_syncs;
     ngx_atomic_t                skipped_records;
     ngx_atomic_t                usage_flushes;
+    ngx_atomic_t                near_limit;     /* keys that reached 90% */
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;
     ngx_msec_t                  last_full_sync_ms;
@@ -243,6 +244,7 @@ typedef struct {
     unsigned                    counted:1;      /* counted once already */
     unsigned                    rate_headers:1; /* X-RateLimit-* apply */
     unsigned                    headers_sent:1;
+    unsigned                    near_limit:1;
     unsigned                    syntax_ok:1;
     unsigned                    marked:1;
     unsigned                    duplicate_authorization:1;

@@ -92,6 +92,12 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
         ctx->counted = 1;
         node->count++;
 
+        /* the request that reaches 90% of the quota, once per window */
+
+        if (limited && used + 1 == limit - limit / 10) {
+            ctx->near_limit = 1;
+        }
+
         if (node->pending++ == 0) {
             ngx_http_apikey_mark_dirty_locked(zone, node);
         }

@@ -251,6 +251,14 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    if (ctx->near_limit) {
+        (void) ngx_atomic_fetch_add(&zone->sh->near_limit, 1);
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "apikey: key \"%V\" has used 90%% of its hourly "
+                      "limit of %uD", &ctx->id, ctx->limit);
+    }
+
     return decision;
 }
 

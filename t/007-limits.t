@@ -178,3 +178,32 @@ GET /api/x
 --- error_code: 401
 --- error_log
 skipped the record with id "k-badlimit": "limit" is not a number or "unlimited"
+
+
+
+=== TEST 11: the request that reaches 90% of a key's quota says so, once
+--- init
+ApikeyTest::seed(keys => [[ApikeyTest::make_key("TeNpErHoUr00000000000000000000042"),
+    id => 'k-ten', access => 'full', limit => '10']]);
+--- config eval: $::API
+--- request eval
+[("GET /api/x") x 10, "GET /status"]
+--- more_headers eval
+[("X-Secret-Key: " . ApikeyTest::make_key("TeNpErHoUr00000000000000000000042")) x 10, ""]
+--- response_body_like eval
+[("backend") x 10, qr/"keys_near_limit":1,/]
+
+
+
+=== TEST 12: ... in the error log, naming the key's id
+--- init
+ApikeyTest::seed(keys => [[ApikeyTest::make_key("OnE00000000000000000000000000043"),
+    id => 'k-one', access => 'full', limit => '1']]);
+--- config eval: $::API
+--- more_headers eval
+"X-Secret-Key: " . ApikeyTest::make_key("OnE00000000000000000000000000043")
+--- request
+GET /api/x
+--- error_code: 200
+--- error_log
+apikey: key "k-one" has used 90% of its hourly limit of 1
