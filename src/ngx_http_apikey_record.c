@@ -220,11 +220,21 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     rec->owner_len = (uint8_t) rf.owner.len;
     rec->name_len = (uint8_t) rf.name.len;
 
-    p = rec->data;
-    p = ngx_cpymem(p, rf.id.data, rf.id.len);
-    p = ngx_cpymem(p, rf.owner.data, rf.owner.len);
-    p = ngx_cpymem(p, rf.name.data, rf.name.len);
-    p = ngx_cpymem(p, cidr, nips * sizeof(ngx_http_apikey_cidr_t));
+    /* absent fields have no data at all: copy only what is there */
+
+    p = ngx_cpymem(rec->data, rf.id.data, rf.id.len);
+
+    if (rf.owner.len) {
+        p = ngx_cpymem(p, rf.owner.data, rf.owner.len);
+    }
+
+    if (rf.name.len) {
+        p = ngx_cpymem(p, rf.name.data, rf.name.len);
+    }
+
+    if (nips) {
+        p = ngx_cpymem(p, cidr, nips * sizeof(ngx_http_apikey_cidr_t));
+    }
 
     len = 0;
 
