@@ -127,6 +127,11 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
         return NGX_ERROR;
     }
 
+    if (conf->unix_path.len == 0) {
+        /* a peer that vanished silently is found within a minute */
+        (void) redisEnableKeepAlive(&ac->c);
+    }
+
     if (ngx_http_apikey_redis_builder == NULL) {
         ngx_http_apikey_redis_builder = ac->c.reader->fn;
         ngx_http_apikey_redis_checked_builder.freeObject =

@@ -36,6 +36,9 @@
 #define NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN      100
 #define NGX_HTTP_APIKEY_SYNC_BACKOFF_MAX      10000
 
+/* an idle command connection is checked with a PING this often */
+#define NGX_HTTP_APIKEY_SYNC_PING             5000
+
 #define NGX_HTTP_APIKEY_SYNC_SCAN_COUNT       "1000"
 #define NGX_HTTP_APIKEY_SYNC_MAX_SCANS        100000
 
@@ -103,6 +106,7 @@ typedef struct {
     ngx_uint_t                    batch_n;
 
     ngx_msec_t                    backoff;
+    ngx_msec_t                    last_ping;
 
     unsigned                      owner:1;      /* sh->owner is us */
     unsigned                      down:1;       /* the loss was logged */
@@ -471,6 +475,20 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
                 ngx_http_apikey_sync_connect(s);
             }
         }
+    }
+
+    if (s->owner && s->cmd.is_ready
+        && s->cmd.ac->replies.head == NULL
+        && ngx_current_msec - s->last_ping >= NGX_HTTP_APIKEY_SYNC_PING)
+    {
+        /*
+         * the subscription is silent when nothing happens: a dead Redis
+         * shows on the command connection, as a reply timeout
+         */
+
+        s->last_ping = ngx_current_msec;
+
+        (void) ngx_http_apikey_redis_command(&s->cmd, NULL, NULL, "PING");
     }
 
     if (s->owner && s->cmd.is_ready) {
