@@ -1065,11 +1065,12 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
                                              NGX_HTTP_APIKEY_HEX_LEN, digest)
                != NGX_OK)
         {
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                           "apikey: ignoring \"%*s\"",
-                           key->type == REDIS_REPLY_STRING
-                           ? ngx_min(key->len, 128) : 0,
-                           key->type == REDIS_REPLY_STRING ? key->str : "");
+            /* the name is not shown: a careless writer might use keys */
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                           "apikey: ignoring a name of %uz bytes that is "
+                           "not a key hash name",
+                           key->type == REDIS_REPLY_STRING ? key->len : 0);
             continue;
         }
 
