@@ -92,13 +92,14 @@ ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
 /*
  * "X-Secret-Key: <value>" and "Authorization: Bearer <value>", in any
- * case: the value, up to a quote or the end, becomes "[hidden]".
+ * case: the value, up to a quote or the end of the line, becomes
+ * "[hidden]" (or as much of it as the value is long).
  */
 
 static size_t
 ngx_http_apikey_scrub(u_char *buf, size_t len)
 {
-    u_char  *p, *last, *value, *end;
+    u_char  *p, *last, *value, *bearer, *end;
     size_t   n;
 
     static u_char  hidden[] = "[hidden]";
@@ -110,11 +111,11 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
         value = ngx_http_apikey_strcasestrn(p, last, "x-secret-key:", 13);
         n = 13;
 
-        end = ngx_http_apikey_strcasestrn(p, last, "bearer ", 7);
+        bearer = ngx_http_apikey_strcasestrn(p, last, "authorization:", 14);
 
-        if (end && (value == NULL || end < value)) {
-            value = end;
-            n = 7;
+        if (bearer && (value == NULL || bearer < value)) {
+            value = bearer;
+            n = 14;
         }
 
         if (value == NULL) {
@@ -125,6 +126,23 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
 
         while (value < last && (*value == ' ' || *value == '\t')) {
             value++;
+        }
+
+        /* other schemes are left alone: "Basic" is not our secret */
+
+        if (n == 14) {
+            if (last - value < 6
+                || ngx_strncasecmp(value, (u_char *) "bearer", 6) != 0)
+            {
+                p = value;
+                continue;
+            }
+
+            value += 6;
+
+            while (value < last && (*value == ' ' || *value == '\t')) {
+                value++;
+            }
         }
 
         for (end = value;

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -64,7 +65,7 @@ def redis(*args, port=REDIS_PORT):
 def redis_start(port=REDIS_PORT):
     subprocess.run(["redis-server", "--port", str(port), "--bind",
                     "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", REDIS_DIR, "--dbfilename", "dump-%d.rdb" % port,
+                    "--enable-debug-command", "local", "--dir", REDIS_DIR, "--dbfilename", "dump-%d.rdb" % port,
                     "--daemonize", "yes", "--pidfile",
                     os.path.join(REDIS_DIR, "redis-%d.pid" % port),
                     "--logfile", os.path.join(REDIS_DIR, "redis-%d.log" % port)],
@@ -160,6 +161,105 @@ def hammer(n, c, path, key, ports):
     return " ".join("%d=%d" % kv for kv in sorted(counts.items()))
 
 
+class Load:
+    """Background load: c threads send GETs of path, cycling through the
+    keys, until stopped; stop() returns the statuses seen per key and the
+    slowest answer, e.g. "a:200=950 b:401=940 max_ms=12"."""
+
+    def __init__(self):
+        self.threads = []
+        self.running = False
+
+    def start(self, path, keys, c):
+        import collections
+        import http.client
+        self.stop()
+        self.running = True
+        self.counts = collections.Counter()
+        self.max_ms = 0.0
+        self.lock = threading.Lock()
+
+        def worker(n):
+            i = n
+            while self.running:
+                name, _, key = keys[i % len(keys)].partition(":")
+                i += 1
+                t0 = time.time()
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT,
+                                                      timeout=10)
+                    conn.request("GET", path, headers={"X-Secret-Key": key})
+                    r = conn.getresponse()
+                    r.read()
+                    status = r.status
+                    conn.close()
+                except OSError:
+                    status = "error"
+                ms = (time.time() - t0) * 1000
+                with self.lock:
+                    self.counts[(name, status)] += 1
+                    self.max_ms = max(self.max_ms, ms)
+
+        self.threads = [threading.Thread(target=worker, args=(n,))
+                        for n in range(c)]
+        for t in self.threads:
+            t.start()
+        return "load started"
+
+    def stop(self, check=None):
+        if not self.threads:
+            return "no load"
+        self.running = False
+        for t in self.threads:
+            t.join()
+        self.threads = []
+        out = " ".join("%s:%s=%d" % (k[0], k[1], v)
+                       for k, v in sorted(self.counts.items(),
+                                          key=lambda kv: str(kv[0])))
+        return "%s max_ms=%d" % (out, self.max_ms)
+
+
+LOAD = Load()
+
+
+class FakeRedis:
+    """A Redis that is not one: "garbage" answers every command with bytes
+    that break the protocol, "silent" accepts and never answers."""
+
+    def __init__(self):
+        self.sock = None
+
+    def start(self, port, mode):
+        import socketserver
+        self.stop()
+
+        class H(socketserver.BaseRequestHandler):
+            def handle(h):
+                h.request.settimeout(30)
+                try:
+                    while h.request.recv(4096):
+                        if mode == "garbage":
+                            h.request.sendall(b"?!garbage\r\n\x00\xff*-1x\r\n")
+                except OSError:
+                    pass
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.sock = socketserver.ThreadingTCPServer(("127.0.0.1", port), H)
+        self.sock.daemon_threads = True
+        threading.Thread(target=self.sock.serve_forever, daemon=True).start()
+        return "fake redis started"
+
+    def stop(self):
+        if self.sock:
+            self.sock.shutdown()
+            self.sock.server_close()
+            self.sock = None
+        return "fake redis stopped"
+
+
+FAKE = FakeRedis()
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
@@ -207,6 +307,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
                      .split(",")]
             return hammer(int(q["n"][0]), int(q["c"][0]), q["path"][0],
                           q["key"][0], ports)
+        if action == "redis-kill":
+            # a crash, after a SAVE so the data comes back with it
+            redis("SAVE")
+            with open(os.path.join(REDIS_DIR,
+                                   "redis-%d.pid" % REDIS_PORT)) as f:
+                os.kill(int(f.read().strip()), signal.SIGKILL)
+            time.sleep(0.1)
+            return "killed"
+        if action == "redis-stall":
+            # DEBUG SLEEP from a thread: the reply comes when Redis wakes
+            secs = q["seconds"][0]
+
+            def stall():
+                try:
+                    with socket.create_connection(("127.0.0.1", REDIS_PORT),
+                                                  timeout=60) as c:
+                        c.sendall(resp_encode(["DEBUG", "SLEEP", secs]))
+                        c.recv(64)
+                except OSError:
+                    pass
+
+            threading.Thread(target=stall, daemon=True).start()
+            time.sleep(0.05)
+            return "stalled"
+        if action == "load-start":
+            return LOAD.start(q["path"][0], q["key"], int(q["c"][0]))
+        if action == "load-stop":
+            return LOAD.stop(q.get("check", [None])[0])
+        if action == "fake-redis-start":
+            return FAKE.start(int(q["port"][0]), q["mode"][0])
+        if action == "fake-redis-stop":
+            return FAKE.stop()
         if action == "nginx2-start":
             return nginx2_start(q["conf"][0])
         if action == "nginx2-stop":
