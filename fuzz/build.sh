@@ -10,15 +10,16 @@
 #
 #   fuzz/build.sh            configure (once) and build
 #   FUZZ_REBUILD=1 fuzz/build.sh    configure again from scratch
+#   FUZZ_OUT=dir fuzz/build.sh      build elsewhere than build/fuzz/
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-out="$top/build/fuzz"
+out="${FUZZ_OUT:-$top/build/fuzz}"
 src="${NGINX_SRC:-/opt/src/nginx-1.22.1}"
 work="$out/nginx"
 cc=${CC:-clang}
 
-harnesses=(header record grants cidr checksum)
+harnesses=(header record grants cidr checksum logscrub)
 
 # UBSan reports are recoverable so that fuzz/ubsan.supp can silence a
 # finding already reported; fuzz/run.sh sets UBSAN_OPTIONS=halt_on_error=1

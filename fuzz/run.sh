@@ -12,14 +12,14 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-out="$top/build/fuzz"
+out="${FUZZ_OUT:-$top/build/fuzz}"
 secs=${1:-60}
 shift || true
 
 if [ $# -gt 0 ]; then
     harnesses=("$@")
 else
-    harnesses=(header record grants cidr checksum)
+    harnesses=(header record grants cidr checksum logscrub)
 fi
 
 [ "${FUZZ_BUILD:-1}" = 0 ] || bash "$top/fuzz/build.sh" >/dev/null

@@ -163,3 +163,19 @@ write("checksum", [
     ("nul", b"\0\0\0\0\0\0\0\0"),
     ("ff", b"\xff" * 32),
 ])
+
+# logscrub: one request header line, "Name: value"
+write("logscrub", [
+    ("xsecret", b"X-Secret-Key: " + K),
+    ("bearer", b"Authorization: Bearer " + K),
+    ("bearer-tab", b"Authorization: Bearer\t" + K),
+    ("bearer-spaces", b"Authorization: bearer    " + K + b"  "),
+    ("lowercase", b"x-secret-key: " + K),
+    ("quoted", b"X-Secret-Key: \"" + K + b"\""),
+    ("basic", b"Authorization: Basic dXNlcjpwYXNzd29yZA=="),
+    ("other", b"X-Api-Key: " + K),
+    ("two-bearers", b"Authorization: Bearer bearer " + K),
+    ("empty", b"X-Secret-Key: "),
+    ("crlf", b"X-Secret-Key: abc\r\n" + K),
+    ("no-prefix", b"X-Secret-Key: 4fQm8ZbX1cLk9Tq2Wn7Rv3Hs6Jd0Pa5Y=="),
+])

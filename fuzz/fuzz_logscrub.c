@@ -1,0 +1,217 @@
+
+/*
+ * Fuzzes the error-log guard of src/ngx_http_apikey_log.c: the writer that
+ * ngx_http_apikey_guard_log() puts on a log must keep raw keys out of
+ * nginx's own lines (SPEC section 8: "the raw key never appears in any log
+ * line, at any level").
+ *
+ * Input: one request header line, "Name: value" (split at the first ':',
+ * spaces after it skipped).  nginx logs it at debug level as
+ * http header: "Name: value"; the line goes through the guarded log.
+ *
+ * Invariant: where ngx_http_apikey_read_key() finds a key in that header
+ * (both headers enabled) and the key has the syntax of a key, the value
+ * part of the line written, after the scheme, does not contain it (the
+ * name may, by chance: "Authoriza" is in "Authorization"; so may the
+ * scheme and "[hidden]").  The line never grows.
+ */
+
+
+#include "fuzz_common.h"
+
+
+static ngx_log_t        fuzz_guarded;
+static ngx_open_file_t  fuzz_guarded_file;
+static u_char           fuzz_line[NGX_MAX_ERROR_STR + 1];
+static size_t           fuzz_line_len;
+static ngx_uint_t       fuzz_nlines;
+
+
+static void
+fuzz_capture(ngx_log_t *log, ngx_uint_t level, u_char *buf, size_t len)
+{
+    if (len > NGX_MAX_ERROR_STR) {
+        len = NGX_MAX_ERROR_STR;
+    }
+
+    ngx_memcpy(fuzz_line, buf, len);
+    fuzz_line_len = len;
+    fuzz_nlines++;
+}
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    ngx_conf_t   cf;
+    ngx_pool_t  *pool;
+
+    fuzz_init();
+
+    pool = ngx_create_pool(4096, fuzz_log);
+    if (pool == NULL) {
+        abort();
+    }
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+    cf.pool = pool;
+    cf.log = fuzz_log;
+
+    fuzz_guarded_file.fd = ngx_stderr;
+    fuzz_guarded.file = &fuzz_guarded_file;
+    fuzz_guarded.log_level = NGX_LOG_DEBUG_ALL;
+    fuzz_guarded.writer = fuzz_capture;
+
+    if (ngx_http_apikey_guard_log(&cf, &fuzz_guarded) != NGX_OK
+        || fuzz_guarded.writer == fuzz_capture)
+    {
+        fprintf(stderr, "ngx_http_apikey_guard_log() put no writer\n");
+        abort();
+    }
+
+    /* pool kept: the guard's state lives in it */
+
+    return 0;
+}
+
+
+static u_char *
+fuzz_find(u_char *hay, size_t n, u_char *needle, size_t m)
+{
+    size_t  i;
+
+    for (i = 0; i + m <= n; i++) {
+        if (ngx_memcmp(hay + i, needle, m) == 0) {
+            return hay + i;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char                      *copy, *colon, *v, *last, *p;
+    ngx_str_t                    key;
+    ngx_pool_t                  *pool;
+    ngx_uint_t                   nlines;
+    ngx_table_elt_t             *h;
+    ngx_http_request_t          *r;
+    ngx_http_apikey_ctx_t        ctx;
+    ngx_http_apikey_loc_conf_t   alcf;
+    ngx_http_apikey_decision_e   d;
+
+    if (size == 0 || size > 1024) {
+        return 0;
+    }
+
+    copy = fuzz_dup(data, size);
+    last = copy + size;
+
+    colon = memchr(copy, ':', size);
+    if (colon == NULL) {
+        free(copy);
+        return 0;
+    }
+
+    r = calloc(1, sizeof(ngx_http_request_t));
+    pool = ngx_create_pool(1024, fuzz_log);
+    if (r == NULL || pool == NULL) {
+        abort();
+    }
+
+    r->pool = pool;
+
+    if (ngx_list_init(&r->headers_in.headers, pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        abort();
+    }
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        abort();
+    }
+
+    ngx_memzero(h, sizeof(ngx_table_elt_t));
+
+    v = colon + 1;
+
+    while (v < last && *v == ' ') {
+        v++;
+    }
+
+    h->hash = 1;
+    h->key.data = copy;
+    h->key.len = colon - copy;
+    h->value.data = v;
+    h->value.len = last - v;
+    h->lowcase_key = copy;
+
+    ngx_memzero(&alcf, sizeof(ngx_http_apikey_loc_conf_t));
+    ngx_memzero(&ctx, sizeof(ngx_http_apikey_ctx_t));
+    alcf.enable = 1;
+    alcf.headers = NGX_HTTP_APIKEY_HEADER_BEARER
+                   |NGX_HTTP_APIKEY_HEADER_XSECRET;
+
+    ngx_str_null(&key);
+    d = ngx_http_apikey_read_key(r, &alcf, &ctx, &key);
+
+    /* what ngx_http_process_request_headers() logs for every header */
+
+    nlines = fuzz_nlines;
+    fuzz_line_len = 0;
+
+    ngx_log_error(NGX_LOG_DEBUG, &fuzz_guarded, 0,
+                  "http header: \"%V: %V\"", &h->key, &h->value);
+
+    fuzz_check(fuzz_nlines == nlines + 1, "the guarded log wrote no line");
+    fuzz_check(fuzz_line_len <= NGX_MAX_ERROR_STR, "the line grew");
+
+    if (d != NGX_HTTP_APIKEY_OK
+        || ngx_http_apikey_check_syntax(NULL, &key) != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* the value starts after 'http header: "' and "Name: " */
+
+    p = fuzz_find(fuzz_line, fuzz_line_len, (u_char *) "http header: \"", 14);
+    fuzz_check(p != NULL, "the line lost its text");
+
+    p += 14;
+    last = fuzz_line + fuzz_line_len;
+
+    if ((size_t) (last - p) < h->key.len + 2
+        || ngx_memcmp(p, h->key.data, h->key.len) != 0)
+    {
+        /* the scrubber took something in the name for a value */
+        goto done;
+    }
+
+    p += h->key.len + 2;
+
+    /* the scheme, and "[hidden]" itself, may hold a short key by chance */
+
+    if (last - p >= 6 && ngx_strncasecmp(p, (u_char *) "bearer", 6) == 0) {
+        p += 6;
+    }
+
+    if (fuzz_find((u_char *) "[hidden]", 8, key.data, key.len)) {
+        goto done;
+    }
+
+    fuzz_check(fuzz_find(p, last - p, key.data, key.len) == NULL,
+               "a key the module reads is in the log line");
+
+done:
+
+    ngx_destroy_pool(pool);
+    free(r);
+    free(copy);
+
+    return 0;
+}
