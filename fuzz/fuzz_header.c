@@ -2,7 +2,8 @@
 /*
  * Fuzzes key extraction and key syntax (src/ngx_http_apikey_header.c):
  * ngx_http_apikey_read_key() on a fake request, then
- * ngx_http_apikey_check_syntax() and ngx_http_apikey_mask().
+ * ngx_http_apikey_check_syntax(), ngx_http_apikey_mask() and
+ * ngx_http_apikey_remove_key_headers().
  *
  * Input: byte 0 chooses the location's configuration (bit 0: checksum on;
  * bits 1-2: headers, 0 meaning both; bit 3: a duplicate Authorization was
@@ -14,7 +15,9 @@
  * inside the value of an enabled key header; check_syntax agrees with a
  * reference written from SPEC 3.3; mask agrees with a reference, never
  * writes past prefix + 11 bytes and never shows more than eight characters
- * after the prefix.
+ * after the prefix; remove_key_headers leaves every other header, in
+ * order, and no X-Secret-Key or Bearer Authorization of an enabled kind,
+ * and r->headers_in.authorization never points to a removed header.
  */
 
 
@@ -184,14 +187,98 @@ fuzz_inside_a_value(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/* SPEC 3.2: which headers carry a key, read independently of the module */
+
+static ngx_uint_t
+fuzz_is_key_header(ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h)
+{
+    u_char  *v;
+
+    if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
+        && h->key.len == 12
+        && ngx_strncasecmp(h->key.data, (u_char *) "x-secret-key", 12) == 0)
+    {
+        return 1;
+    }
+
+    if (!(alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
+        || h->key.len != 13
+        || ngx_strncasecmp(h->key.data, (u_char *) "authorization", 13) != 0
+        || h->value.len < 6
+        || ngx_strncasecmp(h->value.data, (u_char *) "bearer", 6) != 0)
+    {
+        return 0;
+    }
+
+    v = h->value.data + 6;
+
+    return h->value.len == 6 || *v == ' ' || *v == '\t';
+}
+
+
 static void
-fuzz_free_headers(ngx_http_request_t *r)
+fuzz_check_removed(ngx_http_request_t *r, ngx_list_t *orig,
+    ngx_http_apikey_loc_conf_t *alcf)
+{
+    ngx_uint_t        i, j, found;
+    ngx_list_part_t  *part, *npart;
+    ngx_table_elt_t  *h, *nh;
+
+    npart = &r->headers_in.headers.part;
+    nh = npart->elts;
+    j = 0;
+    found = (r->headers_in.authorization == NULL);
+
+    for (part = &orig->part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (fuzz_is_key_header(alcf, &h[i])) {
+                fuzz_check(r->headers_in.authorization != &h[i],
+                           "headers_in.authorization points to a removed "
+                           "key header");
+                continue;
+            }
+
+            while (npart && j >= npart->nelts) {
+                npart = npart->next;
+                nh = npart ? npart->elts : NULL;
+                j = 0;
+            }
+
+            fuzz_check(npart != NULL, "a header that is no key was removed");
+            fuzz_check(nh[j].key.data == h[i].key.data
+                       && nh[j].value.data == h[i].value.data,
+                       "the headers left are not the others, in order");
+
+            if (r->headers_in.authorization == &h[i]
+                || r->headers_in.authorization == &nh[j])
+            {
+                found = 1;
+            }
+
+            j++;
+        }
+    }
+
+    while (npart && j >= npart->nelts) {
+        npart = npart->next;
+        j = 0;
+    }
+
+    fuzz_check(npart == NULL, "remove_key_headers added headers");
+    fuzz_check(found, "headers_in.authorization points to no header");
+}
+
+
+static void
+fuzz_free_headers(ngx_list_t *list)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
+    for (part = &list->part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
@@ -216,6 +303,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                       flags, *colon, *v;
     size_t                       nlen;
     ngx_str_t                    key, whole;
+    ngx_list_t                   orig;
     ngx_uint_t                   i, n, first, kind, enabled;
     ngx_pool_t                  *pool;
     fuzz_piece_t                 lines[FUZZ_MAX_HEADERS + 1];
@@ -331,6 +419,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         enabled += (kind & alcf.headers) ? 1 : 0;
+
+        if (kind == NGX_HTTP_APIKEY_HEADER_BEARER
+            && r->headers_in.authorization == NULL)
+        {
+            r->headers_in.authorization = h;
+        }
     }
 
     ngx_str_null(&key);
@@ -359,7 +453,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_key(&alcf, &key);
     }
 
-    fuzz_free_headers(r);
+    orig = r->headers_in.headers;
+
+    fuzz_check(ngx_http_apikey_remove_key_headers(r, &alcf) == NGX_OK,
+               "remove_key_headers failed");
+
+    fuzz_check_removed(r, &orig, &alcf);
+
+    fuzz_free_headers(&orig);
     ngx_destroy_pool(pool);
     free(r);
     fuzz_free_pieces(lines, n);
