@@ -14,6 +14,7 @@
 
 
 typedef struct {
+    ngx_log_t                  *log;
     ngx_log_writer_pt           writer;     /* the log's own, or NULL */
     void                       *wdata;
 } ngx_http_apikey_log_t;
@@ -21,6 +22,7 @@ typedef struct {
 
 static void ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
+static void ngx_http_apikey_log_restore(void *data);
 static size_t ngx_http_apikey_scrub(u_char *buf, size_t len);
 static u_char *ngx_http_apikey_strcasestrn(u_char *p, u_char *last,
     char *s, size_t n);
@@ -29,6 +31,7 @@ static u_char *ngx_http_apikey_strcasestrn(u_char *p, u_char *last,
 ngx_int_t
 ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log)
 {
+    ngx_pool_cleanup_t     *cln;
     ngx_http_apikey_log_t  *alog;
 
     for ( /* void */ ; log; log = log->next) {
@@ -37,19 +40,43 @@ ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log)
             continue;
         }
 
-        alog = ngx_palloc(cf->pool, sizeof(ngx_http_apikey_log_t));
-        if (alog == NULL) {
+        /*
+         * The cycle's pool unloads the module when it is destroyed, then
+         * still logs: the log must have its own writer back before that.
+         * Cleanups run newest first, so this one runs before the unload.
+         */
+
+        cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_http_apikey_log_t));
+        if (cln == NULL) {
             return NGX_ERROR;
         }
 
+        alog = cln->data;
+        alog->log = log;
         alog->writer = log->writer;
         alog->wdata = log->wdata;
+
+        cln->handler = ngx_http_apikey_log_restore;
 
         log->writer = ngx_http_apikey_log_writer;
         log->wdata = alog;
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_apikey_log_restore(void *data)
+{
+    ngx_http_apikey_log_t  *alog = data;
+
+    if (alog->log->writer == ngx_http_apikey_log_writer
+        && alog->log->wdata == alog)
+    {
+        alog->log->writer = alog->writer;
+        alog->log->wdata = alog->wdata;
+    }
 }
 
 

@@ -36,6 +36,8 @@ __DATA__
 [::k("full"), "", "", ::k("full"), ""]
 --- error_code eval
 [200, 200, 200, 200, 200]
+--- no_error_log
+exited on signal
 
 
 
@@ -68,6 +70,8 @@ select(undef, undef, undef, 1.0);
 [::k("quota3"), ::k("quota3"), "", ::k("quota3"), ::k("quota3")]
 --- error_code eval
 [200, 200, 200, 200, 429]
+--- no_error_log
+exited on signal
 
 
 

@@ -66,6 +66,8 @@ __DATA__
  "GET /ctl/load-stop"]
 --- response_body_like eval
 ["load started", "", "", "", qr/^revoked:401=\d+ valid:200=\d+ max_ms=\d+$/]
+--- no_error_log
+exited on signal
 
 
 
@@ -88,6 +90,8 @@ ApikeyTest::seed(keys => [[ApikeyTest::make_key("ReLoAdCoUnT00000000000000000007
 ["X-RateLimit-Remaining: 7", "X-RateLimit-Remaining: 6", "X-RateLimit-Remaining: 5", "",
  "X-RateLimit-Remaining: 4", "X-RateLimit-Remaining: 3", "",
  "X-RateLimit-Remaining: 2"]
+--- no_error_log
+exited on signal
 
 
 
