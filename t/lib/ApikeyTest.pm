@@ -304,6 +304,12 @@ sub apikey_setup {
         if (!defined $block->init) {
             $block->set_value('init', 'ApikeyTest::seed()');
         }
+
+        # a crashed worker fails any block, whatever else it checks
+        if (!defined $block->no_error_log && !defined $block->must_die) {
+            $block->set_value('no_error_log', "exited on signal 11\n"
+                              . "exited on signal 6\n");
+        }
     });
 }
 
