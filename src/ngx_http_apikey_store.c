@@ -76,8 +76,9 @@ ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->dirty_size = ngx_max(256, ngx_min(65536,
                                                 shm_zone->shm.size / 2048));
 
-    zone->sh->dirty = ngx_slab_alloc(zone->shpool, zone->sh->dirty_size
-                                                   * NGX_HTTP_APIKEY_DIGEST_LEN);
+    zone->sh->dirty = ngx_slab_alloc(zone->shpool,
+                                     zone->sh->dirty_size
+                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
     if (zone->sh->dirty == NULL) {
         return NGX_ERROR;
     }

@@ -170,7 +170,8 @@ ngx_http_apikey_variable_status(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_http_apikey_set_value(v, &ngx_http_apikey_decision_names[ctx->decision]);
+    ngx_http_apikey_set_value(v,
+                              &ngx_http_apikey_decision_names[ctx->decision]);
 
     return NGX_OK;
 }
@@ -180,7 +181,7 @@ static ngx_int_t
 ngx_http_apikey_variable_masked(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                      *p;
+    ngx_str_t                    masked;
     ngx_http_apikey_ctx_t       *ctx;
     ngx_http_apikey_loc_conf_t  *alcf;
 
@@ -195,16 +196,14 @@ ngx_http_apikey_variable_masked(ngx_http_request_t *r,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
 
-    p = ngx_pnalloc(r->pool, alcf->prefix.len + 11);
-    if (p == NULL) {
+    masked.data = ngx_pnalloc(r->pool, alcf->prefix.len + 11);
+    if (masked.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_http_apikey_mask(p, &ctx->key, &alcf->prefix);
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = p;
+    masked.len = ngx_http_apikey_mask(masked.data, &ctx->key, &alcf->prefix);
+
+    ngx_http_apikey_set_value(v, &masked);
 
     return NGX_OK;
 }
@@ -214,7 +213,7 @@ static ngx_int_t
 ngx_http_apikey_variable_remaining(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                 *p;
+    ngx_str_t               remaining;
     ngx_http_apikey_ctx_t  *ctx;
 
     ctx = ngx_http_apikey_decided_ctx(r);
@@ -224,16 +223,15 @@ ngx_http_apikey_variable_remaining(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT32_LEN);
-    if (p == NULL) {
+    remaining.data = ngx_pnalloc(r->pool, NGX_INT32_LEN);
+    if (remaining.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%uD", ctx->remaining) - p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = p;
+    remaining.len = ngx_sprintf(remaining.data, "%uD", ctx->remaining)
+                    - remaining.data;
+
+    ngx_http_apikey_set_value(v, &remaining);
 
     return NGX_OK;
 }
