@@ -188,7 +188,7 @@ ngx_http_apikey_preload(ngx_cycle_t *cycle, ngx_http_apikey_main_conf_t *amcf)
 
         if (elapsed > NGX_HTTP_APIKEY_PRELOAD_DEADLINE) {
             ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                          "apikey: the first load did not end within %Ms, "
+                          "apikey: the first load did not end within %M ms, "
                           "the workers will finish it",
                           (ngx_msec_t) NGX_HTTP_APIKEY_PRELOAD_DEADLINE);
             goto failed;
