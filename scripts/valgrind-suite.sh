@@ -76,6 +76,10 @@ for v in ${vars//|/ } TEST_BUILD_DIR; do
     fi
 done
 
+if [ $# -eq 0 ]; then
+    set -- t/001-keys.t t/002-decision.t t/003-errors.t
+fi
+
 rc=0
 "${suite[@]}" "$@" || rc=$?
 
