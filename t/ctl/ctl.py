@@ -99,6 +99,31 @@ def nginx_master():
 
 SERVROOT2 = SERVROOT.rstrip("/") + "2"
 
+# keys printed by apikeyctl, by the name a test saved them under
+KEYS = {}
+
+
+def apikeyctl(args, save):
+    """Runs apikeyctl against the suite's Redis; with save=NAME, keeps the
+    key it prints (create, rotate) for later /send requests."""
+    binary = os.environ.get("TEST_NGINX_APIKEYCTL", "build/apikeyctl")
+    p = subprocess.run([binary, "--redis", "127.0.0.1:%d" % REDIS_PORT]
+                       + args, capture_output=True, text=True, timeout=10)
+    if save and p.returncode == 0:
+        KEYS[save] = p.stdout.strip().splitlines()[-1]
+    return "exit=%d" % p.returncode
+
+
+def send(key, method, path):
+    """One request to nginx with a saved key; returns its status and body."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=10)
+    conn.request(method, path, headers={"X-Secret-Key": key})
+    r = conn.getresponse()
+    body = r.read().decode(errors="replace").strip()
+    conn.close()
+    return "%d %s" % (r.status, body)
+
 
 def nginx2_start(conf):
     """A second nginx (another instance sharing the Redis), configured by
@@ -339,6 +364,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return FAKE.start(int(q["port"][0]), q["mode"][0])
         if action == "fake-redis-stop":
             return FAKE.stop()
+        if action == "apikeyctl":
+            return apikeyctl(q["a"], q.get("save", [None])[0])
+        if action == "send":
+            return send(KEYS[q["key"][0]], q.get("method", ["GET"])[0],
+                        q["path"][0])
         if action == "nginx2-start":
             return nginx2_start(q["conf"][0])
         if action == "nginx2-stop":
