@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of fuzz/ into build/fuzz/.
 #
-# nginx 1.22.1 (from /opt/src/nginx-1.22.1, or NGINX_SRC) is configured
+# nginx 1.22.1 (from scripts/nginx-source.sh, or NGINX_SRC) is configured
 # with clang, ASan+UBSan and libFuzzer's coverage instrumentation, with the
 # module compiled in statically (--add-module: this build also proves the
 # static build works).  Each harness is then linked against every object of
@@ -15,7 +15,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out="${FUZZ_OUT:-$top/build/fuzz}"
-src="${NGINX_SRC:-/opt/src/nginx-1.22.1}"
+src="${NGINX_SRC:-$(bash "$top/scripts/nginx-source.sh")}"
 work="$out/nginx"
 cc=${CC:-clang}
 

@@ -21,7 +21,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out="${ASAN_BUILD_DIR:-$top/build/asan}"
 [ "${APIKEY_TEST:-0}" = 1 ] && [ -z "${ASAN_BUILD_DIR:-}" ] && out="$out/test"
-src="${NGINX_SRC:-/opt/src/nginx-1.22.1}"
+src="${NGINX_SRC:-$(bash "$top/scripts/nginx-source.sh")}"
 flags="${NGINX_CONF_FLAGS_FILE:-/usr/share/nginx/src/conf_flags}"
 cc=${CC:-cc}
 work="$out/nginx"
