@@ -58,6 +58,14 @@ if [ $# -gt 0 ]; then
     files=("$@")
 else
     files=(t/*.t t/runner/*.t t/tools/*.t)
+
+    # a short run of every fuzz harness on its seeds (docs/fuzzing.md has
+    # the long ones); before prove, so that prove's summary ends the output
+    fuzz_secs=${APIKEY_FUZZ_SECONDS:-5}
+    if [ "$fuzz_secs" != 0 ]; then
+        echo "test: fuzzing each harness for ${fuzz_secs}s"
+        bash fuzz/run.sh "$fuzz_secs"
+    fi
 fi
 
 prove "${inc[@]}" "${files[@]}"
