@@ -54,6 +54,9 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:detect_odr_violation=0\
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan\
 :suppressions=$supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
+# the suite's short fuzz run (scripts/test.sh) is not what this run is for
+export APIKEY_FUZZ_SECONDS=${APIKEY_FUZZ_SECONDS:-0}
+
 # scripts/test.sh must leave these to us when they are set, and its test
 # build of the module must not be the one a concurrent scripts/test.sh
 # rewrites under a running nginx: it goes to TEST_BUILD_DIR

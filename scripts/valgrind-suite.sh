@@ -54,6 +54,9 @@ export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-16392}
 export TEST_NGINX_CTL_PORT=${TEST_NGINX_CTL_PORT:-16393}
 export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-30}
 
+# the suite's short fuzz run (scripts/test.sh) is not what this run is for
+export APIKEY_FUZZ_SECONDS=${APIKEY_FUZZ_SECONDS:-0}
+
 # scripts/test.sh must leave these to us when they are set, and its test
 # build of the module must not be the one a concurrent scripts/test.sh
 # rewrites under a running nginx: it goes to TEST_BUILD_DIR
