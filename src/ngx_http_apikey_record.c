@@ -75,7 +75,6 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
 {
     u_char                    *p, hex[NGX_HTTP_APIKEY_HEX_LEN];
     size_t                     len;
-    uint32_t                   n;
     ngx_str_t                 *f, *id;
     ngx_uint_t                 i, j, nips;
     const char                *why;
@@ -170,15 +169,12 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     rec->expires = 0;
 
     if (rf.expires.data
-        && ngx_http_apikey_parse_number(&rf.expires, 0xffffffff, &n)
+        && ngx_http_apikey_parse_number(&rf.expires, 0xffffffff,
+                                        &rec->expires)
            != NGX_OK)
     {
         why = "\"expires\" is not a number of seconds";
         goto invalid;
-    }
-
-    if (rf.expires.data) {
-        rec->expires = n;
     }
 
     rec->limit = NGX_HTTP_APIKEY_LIMIT_DEFAULT;
