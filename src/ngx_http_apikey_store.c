@@ -101,14 +101,22 @@ ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/*
+ * Digests of real keys are uniform already, but records are written by
+ * others: every byte of the digest goes into the bucket, so that digests
+ * alike in some bytes (or chosen so) do not share one chain.
+ */
+
 static ngx_http_apikey_node_t **
 ngx_http_apikey_bucket(ngx_http_apikey_zone_t *zone, u_char *digest)
 {
-    uint32_t  hash;
+    uint64_t  w[NGX_HTTP_APIKEY_DIGEST_LEN / 8], h;
 
-    ngx_memcpy(&hash, digest, sizeof(uint32_t));
+    ngx_memcpy(w, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
-    return &zone->sh->buckets[hash & zone->sh->mask];
+    h = (w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9e3779b97f4a7c15ULL;
+
+    return &zone->sh->buckets[(h >> 32) & zone->sh->mask];
 }
 
 
