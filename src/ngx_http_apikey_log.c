@@ -151,7 +151,11 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
 
         value += n;
 
-        while (value < last && (*value == ' ' || *value == '\t')) {
+        /* a key sent in quotes is a key all the same */
+
+        while (value < last
+               && (*value == ' ' || *value == '\t' || *value == '"'))
+        {
             value++;
         }
 

@@ -137,13 +137,14 @@ $ApikeyTest::HTTP_CONFIG . "log_format keys '\$apikey_id \$apikey_status \$apike
         proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
     }
 --- request eval
-["GET /api/x", "GET /api/x", "POST /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x"]
+["GET /api/x", "GET /api/x", "POST /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x"]
 --- more_headers eval
 [::k("full"), "Authorization: Bearer $ApikeyTest::KEY{read}", ::k("read"),
  ::k("expired"), ::k("ipdeny"), "X-Secret-Key: taapit_NotAKnownKeyButWellFormed123456",
- "X-Secret-Key: $ApikeyTest::KEY{full}\r\nAuthorization: Bearer $ApikeyTest::KEY{read}"]
+ "X-Secret-Key: $ApikeyTest::KEY{full}\r\nAuthorization: Bearer $ApikeyTest::KEY{read}",
+ "X-Secret-Key: \"$ApikeyTest::KEY{expired}\""]
 --- error_code eval
-[200, 200, 403, 401, 403, 401, 401]
+[200, 200, 403, 401, 403, 401, 401, 401]
 --- no_error_log eval
 [$ApikeyTest::KEY{full}, $ApikeyTest::KEY{read}, $ApikeyTest::KEY{expired},
  $ApikeyTest::KEY{ipdeny}, "NotAKnownKeyButWellFormed123456",
