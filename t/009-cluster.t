@@ -23,7 +23,7 @@ our $API = <<'_EOC_';
     }
 _EOC_
 
-# the same site on port 1985, same Redis, its own zone
+# the same site on another port, same Redis, its own zone
 our $SECOND = <<'_EOC_';
 >>> second.conf
 worker_processes 2;
@@ -38,15 +38,18 @@ http {
     apikey_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     apikey_rate_limit_scope cluster;
     server {
-        listen 127.0.0.1:1985;
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT2;
         location /api/ {
             apikey on;
-            proxy_pass http://127.0.0.1:1985/backend/;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT2/backend/;
         }
         location /backend/ { return 200 "second\n"; }
     }
 }
 _EOC_
+
+our $PORTS = ($ENV{TEST_NGINX_SERVER_PORT} || 1984) . ","
+             . ($ENV{TEST_NGINX_SERVER_PORT2} || 1985);
 
 our $K1000 = ApikeyTest::make_key("ThOuSaNd000000000000000000000060");
 our $K10 = ApikeyTest::make_key("TeN00000000000000000000000000061");
@@ -72,7 +75,7 @@ __DATA__
 --- user_files eval: $::SECOND
 --- request eval
 ["GET /ctl/nginx2-start?conf=second.conf",
- "GET /ctl/hammer?n=4000&c=16&ports=1984,1985&path=/api/x&key=$::K1000",
+ "GET /ctl/hammer?n=4000&c=16&ports=$::PORTS&path=/api/x&key=$::K1000",
  "GET /ctl/sleep?sleep=0.5",
  "GET /ctl/redis?a=GET&a=apikey:usage:k-1000:$::HOUR",
  "GET /ctl/nginx2-stop"]
