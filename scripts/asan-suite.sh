@@ -39,7 +39,7 @@ SUPP
 
 export TEST_NGINX_BINARY="$nginx"
 export TEST_NGINX_APIKEY_MODULE="$module"
-export TEST_BUILD_DIR="$out/debian-test"     # built by test.sh, unused
+export TEST_BUILD_DIR="$out/debian-test"     # test.sh builds its module here
 export TEST_NGINX_SERVROOT="$top/t/servroot-asan"
 export TEST_REDIS_DIR="$top/t/servroot-asan-redis"
 export TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-19840}
@@ -57,27 +57,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan\
 # the suite's short fuzz run (scripts/test.sh) is not what this run is for
 export APIKEY_FUZZ_SECONDS=${APIKEY_FUZZ_SECONDS:-0}
 
-# scripts/test.sh must leave these to us when they are set, and its test
-# build of the module must not be the one a concurrent scripts/test.sh
-# rewrites under a running nginx: it goes to TEST_BUILD_DIR
+# scripts/test.sh leaves preset values alone; its test build goes to
+# TEST_BUILD_DIR, not the one a concurrent scripts/test.sh rewrites
 
-vars="TEST_NGINX_APIKEY_MODULE|TEST_NGINX_SERVROOT|TEST_REDIS_DIR"
 suite=(bash scripts/test.sh)
-for v in ${vars//|/ } TEST_BUILD_DIR; do
-    honoured="(^export $v=|BUILD_DIR=)\"?\\\$\\{$v:-"
-    if ! grep -Eq "$honoured" scripts/test.sh; then
-        echo "asan-suite: scripts/test.sh overrides $v;" \
-             "running a copy that honours preset values" >&2
-        patched="$out/test.sh"
-        preset="s/^export ($vars)=\"(.*)\"\$/export \\1=\"\\\${\\1:-\\2}\"/"
-        # shellcheck disable=SC2016
-        bd='s|"(\$top/build/test)"|"${TEST_BUILD_DIR:-\1}"|'
-        sed -E -e "s|^top=.*|top=\"$top\"|" -e "$preset" -e "$bd" \
-            scripts/test.sh > "$patched"
-        suite=(bash "$patched")
-        break
-    fi
-done
 
 rc=0
 "${suite[@]}" "$@" || rc=$?

@@ -15,7 +15,8 @@ cd "$top"
 
 bash scripts/deps.sh
 APIKEY_SKIP_DEPS=1 bash scripts/build.sh
-APIKEY_SKIP_DEPS=1 APIKEY_TEST=1 BUILD_DIR="$top/build/test" \
+test_build=${TEST_BUILD_DIR:-$top/build/test}
+APIKEY_SKIP_DEPS=1 APIKEY_TEST=1 BUILD_DIR="$test_build" \
     bash scripts/build.sh
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
@@ -24,10 +25,10 @@ export TEST_NGINX_PORT=$TEST_NGINX_SERVER_PORT
 export TEST_NGINX_SERVER_PORT2=${TEST_NGINX_SERVER_PORT2:-1985}
 export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-16380}
 export TEST_NGINX_CTL_PORT=${TEST_NGINX_CTL_PORT:-16381}
-export TEST_NGINX_APIKEY_MODULE="${TEST_NGINX_APIKEY_MODULE:-$top/build/test/modules/ngx_http_apikey_module.so}"
+export TEST_NGINX_APIKEY_MODULE="${TEST_NGINX_APIKEY_MODULE:-$test_build/modules/ngx_http_apikey_module.so}"
 export TEST_NGINX_APIKEYCTL="$top/build/apikeyctl"
-export TEST_NGINX_SERVROOT="$top/t/servroot"
-export TEST_REDIS_DIR="$top/t/servroot-redis"
+export TEST_NGINX_SERVROOT="${TEST_NGINX_SERVROOT:-$top/t/servroot}"
+export TEST_REDIS_DIR="${TEST_REDIS_DIR:-$top/t/servroot-redis}"
 
 rm -rf "$TEST_REDIS_DIR"
 mkdir -p "$TEST_REDIS_DIR"

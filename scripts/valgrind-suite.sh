@@ -57,31 +57,10 @@ export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-30}
 # the suite's short fuzz run (scripts/test.sh) is not what this run is for
 export APIKEY_FUZZ_SECONDS=${APIKEY_FUZZ_SECONDS:-0}
 
-# scripts/test.sh must leave these to us when they are set, and its test
-# build of the module must not be the one a concurrent scripts/test.sh
-# rewrites under a running nginx: it goes to TEST_BUILD_DIR
+# scripts/test.sh leaves preset values alone; its test build goes to
+# TEST_BUILD_DIR, not the one a concurrent scripts/test.sh rewrites
 
-vars="TEST_NGINX_APIKEY_MODULE|TEST_NGINX_SERVROOT|TEST_REDIS_DIR"
 suite=(bash scripts/test.sh)
-for v in ${vars//|/ } TEST_BUILD_DIR; do
-    honoured="(^export $v=|BUILD_DIR=)\"?\\\$\\{$v:-"
-    if ! grep -Eq "$honoured" scripts/test.sh; then
-        echo "valgrind-suite: scripts/test.sh overrides $v;" \
-             "running a copy that honours preset values" >&2
-        patched="$out/test.sh"
-        preset="s/^export ($vars)=\"(.*)\"\$/export \\1=\"\\\${\\1:-\\2}\"/"
-        # shellcheck disable=SC2016
-        bd='s|"(\$top/build/test)"|"${TEST_BUILD_DIR:-\1}"|'
-        sed -E -e "s|^top=.*|top=\"$top\"|" -e "$preset" -e "$bd" \
-            scripts/test.sh > "$patched"
-        suite=(bash "$patched")
-        break
-    fi
-done
-
-if [ $# -eq 0 ]; then
-    set -- t/001-keys.t t/002-decision.t t/003-errors.t
-fi
 
 rc=0
 "${suite[@]}" "$@" || rc=$?

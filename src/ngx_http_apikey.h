@@ -175,7 +175,6 @@ typedef struct {
     ngx_atomic_t                reconnects;
     ngx_atomic_t                full_syncs;
     ngx_atomic_t                skipped_records;
-    ngx_atomic_t                usage_flushes;
     ngx_atomic_t                near_limit;     /* keys that reached 90% */
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;

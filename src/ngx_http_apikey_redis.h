@@ -2,7 +2,7 @@
 /*
  * ngx_http_apikey_module: hiredis's asynchronous API on nginx's event loop,
  * and the entry points that let other code of the syncing worker talk to
- * Redis over the sync's command connection.
+ * Redis over the sync's command connection (the usage write-back does).
  */
 
 
@@ -102,29 +102,15 @@ void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
  * when hiredis refused the command.  fn gets the reply, or NULL when the
  * connection goes away first; the command's timeout is the sync's reply
  * timeout, after which the whole connection is dropped and re-established.
- *
- * ngx_http_apikey_sync_add_tick() registers a handler that the owner calls
- * on every ownership tick (NGX_HTTP_APIKEY_SYNC_TICK ms) while its command
- * connection is ready, so periodic work (flushing per-key usage) can
- * throttle itself on ngx_current_msec and send through
- * ngx_http_apikey_sync_command().  Register from the module's init_process,
- * in every worker (any of them may become the owner);
- * NGX_HTTP_APIKEY_SYNC_MAX_TICKS handlers at most.  "loaded" is 1 once the
- * mirror holds a complete set.
  */
 
 #define NGX_HTTP_APIKEY_SYNC_TICK        250
-#define NGX_HTTP_APIKEY_SYNC_MAX_TICKS   4
-
-typedef void (*ngx_http_apikey_sync_tick_pt)(void *data, ngx_uint_t loaded);
 
 ngx_uint_t ngx_http_apikey_sync_is_owner(void);
 ngx_int_t ngx_http_apikey_sync_command(redisCallbackFn *fn, void *privdata,
     const char *format, ...);
 ngx_int_t ngx_http_apikey_sync_command_argv(redisCallbackFn *fn,
     void *privdata, int argc, const char **argv, const size_t *argvlen);
-ngx_int_t ngx_http_apikey_sync_add_tick(ngx_http_apikey_sync_tick_pt handler,
-    void *data);
 
 
 #endif /* _NGX_HTTP_APIKEY_REDIS_H_INCLUDED_ */

@@ -69,11 +69,6 @@ typedef struct {
 } ngx_http_apikey_sync_cmd_t;
 
 
-typedef struct {
-    ngx_http_apikey_sync_tick_pt  handler;
-    void                         *data;
-} ngx_http_apikey_sync_tick_t;
-
 
 typedef struct {
     ngx_http_apikey_main_conf_t  *amcf;
@@ -175,10 +170,6 @@ static u_char *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
 
 
 static ngx_http_apikey_sync_t       *ngx_http_apikey_sync;
-
-static ngx_http_apikey_sync_tick_t   ngx_http_apikey_sync_ticks[
-                                         NGX_HTTP_APIKEY_SYNC_MAX_TICKS];
-static ngx_uint_t                    ngx_http_apikey_sync_nticks;
 
 
 ngx_int_t
@@ -395,25 +386,6 @@ ngx_http_apikey_sync_command_argv(redisCallbackFn *fn, void *privdata,
 }
 
 
-ngx_int_t
-ngx_http_apikey_sync_add_tick(ngx_http_apikey_sync_tick_pt handler,
-    void *data)
-{
-    ngx_http_apikey_sync_tick_t  *t;
-
-    if (ngx_http_apikey_sync_nticks == NGX_HTTP_APIKEY_SYNC_MAX_TICKS) {
-        return NGX_ERROR;
-    }
-
-    t = &ngx_http_apikey_sync_ticks[ngx_http_apikey_sync_nticks++];
-
-    t->handler = handler;
-    t->data = data;
-
-    return NGX_OK;
-}
-
-
 /*
  * Every worker, every NGX_HTTP_APIKEY_SYNC_TICK ms: the owner beats, the
  * others check that it still does.
@@ -423,7 +395,6 @@ static void
 ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
 {
     ngx_pid_t                 owner;
-    ngx_uint_t                i;
     ngx_http_apikey_sync_t   *s;
     ngx_http_apikey_shctx_t  *sh;
 
@@ -489,17 +460,6 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
         s->last_ping = ngx_current_msec;
 
         (void) ngx_http_apikey_redis_command(&s->cmd, NULL, NULL, "PING");
-    }
-
-    if (s->owner && s->cmd.is_ready) {
-        for (i = 0; i < ngx_http_apikey_sync_nticks; i++) {
-            ngx_http_apikey_sync_ticks[i].handler(
-                ngx_http_apikey_sync_ticks[i].data, sh->loaded);
-
-            if (ngx_http_apikey_sync == NULL || !s->owner) {
-                break;
-            }
-        }
     }
 
     ngx_add_timer(ev, NGX_HTTP_APIKEY_SYNC_TICK);
