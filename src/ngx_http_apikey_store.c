@@ -131,8 +131,7 @@ ngx_http_apikey_lookup_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
          node = node->next)
     {
         if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)
-            && sodium_memcmp(node->record.digest, digest,
-                             NGX_HTTP_APIKEY_DIGEST_LEN) == 0)
+            && crypto_verify_32(node->record.digest, digest) == 0)
         {
             return node;
         }
