@@ -283,6 +283,7 @@ fuzz_free_headers(ngx_list_t *list)
 
         for (i = 0; i < part->nelts; i++) {
             free(h[i].key.data);
+            free(h[i].lowcase_key);
             free(h[i].value.data);
         }
     }
@@ -402,7 +403,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h->key.data = fuzz_dup(lines[i].data, nlen);
         h->value.len = lines[i].data + lines[i].len - v;
         h->value.data = fuzz_dup(v, h->value.len);
-        h->lowcase_key = h->key.data;
+        h->lowcase_key = fuzz_dup(lines[i].data, nlen);
+
+        /* nginx's parser lowercases names; the module relies on it */
+        for (v = h->lowcase_key; v < h->lowcase_key + nlen; v++) {
+            *v = ngx_tolower(*v);
+        }
 
         kind = 0;
 

@@ -21,21 +21,33 @@ static ngx_uint_t ngx_http_apikey_header_kind(
     ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h, ngx_str_t *value);
 
 
-/* token characters of RFC 6750's b64token: A-Z a-z 0-9 - . _ ~ + / */
+/*
+ * Token characters of RFC 6750's b64token: A-Z a-z 0-9 - . _ ~ + /.
+ * A byte per character rather than a bit: the check runs on every request.
+ */
 
-static uint32_t  ngx_http_apikey_token[] = {
-    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
-
-                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-    0x03ffe800, /* 0000 0011 1111 1111  1110 1000 0000 0000 */
-
-                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-    0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
-
-                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-    0x47fffffe, /* 0100 0111 1111 1111  1111 1111 1111 1110 */
-
-    0x00000000, 0x00000000, 0x00000000, 0x00000000
+static u_char  ngx_http_apikey_token[256] = {
+    /* 0x00 - 0x2a */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* + , - . / */
+    1, 0, 1, 1, 1,
+    /* 0 - 9 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* : ; < = > ? @ */
+    0, 0, 0, 0, 0, 0, 0,
+    /* A - Z */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1,
+    /* [ \ ] ^ _ ` */
+    0, 0, 0, 0, 1, 0,
+    /* a - z */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1,
+    /* { | } ~ */
+    0, 0, 0, 1
+    /* 0x7f - 0xff: 0 */
 };
 
 
@@ -276,9 +288,7 @@ ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     p = key->data;
     last = p + key->len;
 
-    while (p < last
-           && (ngx_http_apikey_token[*p >> 5] & (1U << (*p & 0x1f))))
-    {
+    while (p < last && ngx_http_apikey_token[*p]) {
         p++;
     }
 
@@ -420,23 +430,27 @@ ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
 }
 
 
-/* which key header h is, with its key in value; 0 for other headers */
+/*
+ * Which key header h is, with its key in value; 0 for other headers.
+ * nginx gives every request header its name in lowercase, so a plain
+ * memcmp() does what a case-insensitive compare would.
+ */
 
 static ngx_uint_t
 ngx_http_apikey_header_kind(ngx_http_apikey_loc_conf_t *alcf,
     ngx_table_elt_t *h, ngx_str_t *value)
 {
-    if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
-        && h->key.len == 12
-        && ngx_strncasecmp(h->key.data, (u_char *) "X-Secret-Key", 12) == 0)
+    if (h->key.len == 12
+        && (alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
+        && ngx_memcmp(h->lowcase_key, "x-secret-key", 12) == 0)
     {
         *value = h->value;
         return NGX_HTTP_APIKEY_HEADER_XSECRET;
     }
 
-    if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
-        && h->key.len == 13
-        && ngx_strncasecmp(h->key.data, (u_char *) "Authorization", 13) == 0
+    if (h->key.len == 13
+        && (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
+        && ngx_memcmp(h->lowcase_key, "authorization", 13) == 0
         && ngx_http_apikey_bearer(&h->value, value) == NGX_OK)
     {
         return NGX_HTTP_APIKEY_HEADER_BEARER;

@@ -135,16 +135,20 @@ GET /api/x
 
 
 
-=== TEST 7: the key in odd places: lowercase header name, tabs, extra spaces
+=== TEST 7: the key in odd places: header names in any case, tabs, extra spaces
 --- config eval: $::API
 --- request eval
-["GET /api/x", "GET /api/x", "GET /api/x"]
+["GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x"]
 --- more_headers eval
 ["x-secret-key: $ApikeyTest::KEY{full}",
  "authorization:\tBearer\t$ApikeyTest::KEY{full}",
- "Authorization: Bearer  $ApikeyTest::KEY{full}  "]
+ "Authorization: Bearer  $ApikeyTest::KEY{full}  ",
+ "X-SECRET-kEY: $ApikeyTest::KEY{full}",
+ "AUTHORIZATION: bEARER $ApikeyTest::KEY{full}"]
 --- error_code eval
-[200, 200, 200]
+[200, 200, 200, 200, 200]
+--- response_body eval
+[("backend GET /backend/x x-secret-key=[] authorization=[]\n") x 5]
 
 
 

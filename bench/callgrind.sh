@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Instructions per request, plain nginx against the module, by callgrind:
+# the part of bench/run.sh that does not depend on how busy the machine is
+# (callgrind counts instructions, not time), in about a minute.
+#
+#   bench/callgrind.sh [requests]      default 3000
+#
+# BENCH_MODULE=/path/to/module.so measures another build; the header sent
+# is X-Secret-Key unless CG_HEADER says otherwise (e.g. "Authorization:
+# Bearer" to measure that form).  Ports: Redis BENCH_REDIS_PORT+1 (16397),
+# nginx BENCH_PORT_BASE+8 (18178).  It prints the Ir per request of each,
+# the difference and where the difference goes (self cost, top 20).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench="$top/bench"
+N=${1:-3000}
+RP=$(( ${BENCH_REDIS_PORT:-16396} + 1 ))
+PORT=$(( ${BENCH_PORT_BASE:-18170} + 8 ))
+NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
+
+log() { printf '[callgrind %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+if [ "${APIKEY_SKIP_DEPS:-}" != 1 ]; then
+    bash "$top/scripts/deps.sh" valgrind
+fi
+
+if [ -n "${BENCH_MODULE:-}" ]; then
+    MODULE=$BENCH_MODULE
+else
+    build="${BENCH_BUILD_DIR:-$top/build/bench}"
+    APIKEY_SKIP_DEPS=1 BUILD_DIR="$build" bash "$top/scripts/build.sh" >&2
+    MODULE="$build/modules/ngx_http_apikey_module.so"
+fi
+
+work=$(mktemp -d /tmp/apikey-callgrind.XXXXXX)
+chmod 755 "$work"
+
+cleanup() {
+    local rc=$?
+    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
+    [ -n "${vp:-}" ] && kill "$vp" 2>/dev/null
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+
+redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --dir "$work" --pidfile "$work/redis.pid" \
+    --logfile "$work/redis.log"
+for _ in $(seq 50); do
+    redis-cli -p "$RP" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+python3 "$bench/lib/keys.py" "$work" 0 0 >/dev/null
+redis-cli -p "$RP" --pipe < "$work/small.resp" >/dev/null
+# shellcheck disable=SC1091
+. "$work/keys.env"
+
+mkdir -p "$work/html/api"
+printf 'ok\n' > "$work/html/api/ok.txt"
+chmod -R a+rX "$work/html"
+
+case "${CG_HEADER:-X-Secret-Key}" in
+X-Secret-Key)          HDR="X-Secret-Key: $VALID_KEY" ;;
+"Authorization: Bearer") HDR="Authorization: Bearer $VALID_KEY" ;;
+*)                     echo "CG_HEADER: X-Secret-Key or" \
+                            "\"Authorization: Bearer\"" >&2; exit 1 ;;
+esac
+
+conf() {   # conf NAME MAIN HTTP LOC
+    local d="$work/$1"
+    mkdir -p "$d/logs" "$d/tmp"
+    cat > "$d/nginx.conf" <<EOF
+$2
+master_process off; daemon off;
+worker_processes 1;
+pid $d/logs/nginx.pid;
+error_log $d/logs/error.log notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    open_file_cache max=64 inactive=600s;
+    open_file_cache_valid 600s;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+$3
+    server {
+        listen 127.0.0.1:$PORT;
+        root $work/html;
+        location /api/ {
+$4
+        }
+    }
+}
+EOF
+}
+
+run() {   # run NAME
+    local name=$1 i
+    valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$work/$name.out" "$NGINX" -p "$work/$name" \
+        -c "$work/$name/nginx.conf" 2>"$work/$name/valgrind.log" &
+    vp=$!
+    for i in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$HDR" \
+             "http://127.0.0.1:$PORT/api/ok.txt")" = 200 ] && break
+        sleep 0.1
+    done
+    python3 "$bench/lib/client.py" loop "$PORT" /api/ok.txt 50 "$HDR" \
+        >/dev/null
+    callgrind_control -i on "$vp" >/dev/null
+    python3 "$bench/lib/client.py" loop "$PORT" /api/ok.txt "$N" "$HDR" \
+        > "$work/$name.statuses"
+    callgrind_control -i off "$vp" >/dev/null
+    kill -TERM "$vp"
+    for i in $(seq 100); do
+        kill -0 "$vp" 2>/dev/null || break
+        curl -s -m 1 -o /dev/null "http://127.0.0.1:$PORT/" || true
+        sleep 0.2
+    done
+    wait "$vp" 2>/dev/null || true
+    vp=
+    grep -q '^200:' "$work/$name.statuses" \
+        || { log "$name: no 200 answers"; cat "$work/$name.statuses" >&2;
+             exit 1; }
+    callgrind_annotate --auto=no --threshold=100 "$work/$name.out" \
+        > "$work/$name.self.txt" 2>/dev/null
+}
+
+conf plain "" "" ""
+conf mod "load_module $MODULE;" "    apikey_zone keys:16m;
+    apikey_redis 127.0.0.1:$RP;" "            apikey on;
+            apikey_prefix taapit_;
+            apikey_checksum on;"
+
+log "plain nginx, $N requests"
+run plain
+log "module, $N requests, ${CG_HEADER:-X-Secret-Key}"
+run mod
+
+python3 - "$work" "$N" <<'EOF'
+import re, sys
+work, n = sys.argv[1], int(sys.argv[2])
+
+def load(name):
+    total, funcs = 0, {}
+    for line in open(f"{work}/{name}.self.txt"):
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
+        if m and "PROGRAM TOTALS" in line:
+            total = int(m.group(1).replace(",", ""))
+        elif m:
+            fn = re.sub(r"^\S*:", "", m.group(2)).strip()
+            fn = re.sub(r" \[(.*/)?([^/]*)\]$", r" (\2)", fn)
+            funcs[fn] = funcs.get(fn, 0) + int(m.group(1).replace(",", ""))
+        else:
+            m = re.match(r"\s*([\d,]+)\s+\(?.*PROGRAM TOTALS", line)
+            if m:
+                total = int(m.group(1).replace(",", ""))
+    return total, funcs
+
+tp, fp = load("plain")
+tm, fm = load("mod")
+print(f"plain nginx {tp / n:,.0f} Ir/request, with the module "
+      f"{tm / n:,.0f}: +{(tm - tp) / n:,.0f} ({(tm - tp) / tp * 100:+.1f}%)")
+print()
+print("| function | Ir/request (module) | Δ vs plain |")
+print("|---|---:|---:|")
+rows = sorted(((fm.get(f, 0) - fp.get(f, 0), f) for f in set(fm) | set(fp)),
+              reverse=True)
+for d, f in rows[:20]:
+    print(f"| {f} | {fm.get(f, 0) / n:,.0f} | {d / n:+,.0f} |")
+EOF
