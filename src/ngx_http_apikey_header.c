@@ -240,12 +240,19 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_apikey_bearer(ngx_str_t *value, ngx_str_t *key)
 {
-    u_char  *p, *last;
+    u_char      *p, *last;
+    ngx_uint_t   i;
 
-    if (value->len < 6
-        || ngx_strncasecmp(value->data, (u_char *) "Bearer", 6) != 0)
-    {
+    if (value->len < 6) {
         return NGX_DECLINED;
+    }
+
+    /* for letters, | 0x20 is exactly a lowercase compare */
+
+    for (i = 0; i < 6; i++) {
+        if ((value->data[i] | 0x20) != "bearer"[i]) {
+            return NGX_DECLINED;
+        }
     }
 
     p = value->data + 6;
