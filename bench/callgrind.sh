@@ -7,8 +7,9 @@
 #
 # BENCH_MODULE=/path/to/module.so measures another build; the header sent
 # is X-Secret-Key unless CG_HEADER says otherwise (e.g. "Authorization:
-# Bearer" to measure that form).  Ports: Redis BENCH_REDIS_PORT+1 (16397),
-# nginx BENCH_PORT_BASE+8 (18178).  It prints the Ir per request of each,
+# Bearer" to measure that form).  CG_OUT=DIR also keeps the two listings
+# there as cg-plain.self.txt and cg-mod.self.txt (bench/run.sh does).  Ports: Redis BENCH_REDIS_PORT+1 (16397),
+# nginx BENCH_PORT_BASE+7 (18177).  It prints the Ir per request of each,
 # the difference and where the difference goes (self cost, top 20).
 set -euo pipefail
 
@@ -16,7 +17,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bench="$top/bench"
 N=${1:-3000}
 RP=$(( ${BENCH_REDIS_PORT:-16396} + 1 ))
-PORT=$(( ${BENCH_PORT_BASE:-18170} + 8 ))
+PORT=$(( ${BENCH_PORT_BASE:-18170} + 7 ))
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 
 log() { printf '[callgrind %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -145,35 +146,10 @@ run plain
 log "module, $N requests, ${CG_HEADER:-X-Secret-Key}"
 run mod
 
-python3 - "$work" "$N" <<'EOF'
-import re, sys
-work, n = sys.argv[1], int(sys.argv[2])
+if [ -n "${CG_OUT:-}" ]; then    # bench/run.sh keeps the listings
+    cp "$work/plain.self.txt" "$CG_OUT/cg-plain.self.txt"
+    cp "$work/mod.self.txt" "$CG_OUT/cg-mod.self.txt"
+fi
 
-def load(name):
-    total, funcs = 0, {}
-    for line in open(f"{work}/{name}.self.txt"):
-        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
-        if m and "PROGRAM TOTALS" in line:
-            total = int(m.group(1).replace(",", ""))
-        elif m:
-            fn = re.sub(r"^\S*:", "", m.group(2)).strip()
-            fn = re.sub(r" \[(.*/)?([^/]*)\]$", r" (\2)", fn)
-            funcs[fn] = funcs.get(fn, 0) + int(m.group(1).replace(",", ""))
-        else:
-            m = re.match(r"\s*([\d,]+)\s+\(?.*PROGRAM TOTALS", line)
-            if m:
-                total = int(m.group(1).replace(",", ""))
-    return total, funcs
-
-tp, fp = load("plain")
-tm, fm = load("mod")
-print(f"plain nginx {tp / n:,.0f} Ir/request, with the module "
-      f"{tm / n:,.0f}: +{(tm - tp) / n:,.0f} ({(tm - tp) / tp * 100:+.1f}%)")
-print()
-print("| function | Ir/request (module) | Δ vs plain |")
-print("|---|---:|---:|")
-rows = sorted(((fm.get(f, 0) - fp.get(f, 0), f) for f in set(fm) | set(fp)),
-              reverse=True)
-for d, f in rows[:20]:
-    print(f"| {f} | {fm.get(f, 0) / n:,.0f} | {d / n:+,.0f} |")
-EOF
+python3 "$bench/lib/cgdiff.py" "$work/plain.self.txt" "$work/mod.self.txt" \
+    "$N" 20

@@ -77,7 +77,7 @@ RP=${BENCH_REDIS_PORT:-16396}
 base=${BENCH_PORT_BASE:-18170}
 P_PLAIN=$((base + 1)) P_MOD=$((base + 2)) P_RL=$((base + 3))
 P_LUA=$((base + 4)) P_AUTH=$((base + 5)) P_BIG=$((base + 6))
-P_PROF=$((base + 7))
+P_PROF=$((base + 7))    # bench/callgrind.sh (and Redis on RP + 1)
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 ZONE=${BENCH_ZONE:-300m}
 HZ=$(getconf CLK_TCK)
@@ -121,8 +121,8 @@ fi
 
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (nginx on CPU 0, wrk on CPU 1)"
 
-for p in "$RP" "$P_PLAIN" "$P_MOD" "$P_RL" "$P_LUA" "$P_AUTH" "$P_BIG" \
-         "$P_PROF"; do
+for p in "$RP" "$((RP + 1))" "$P_PLAIN" "$P_MOD" "$P_RL" "$P_LUA" \
+         "$P_AUTH" "$P_BIG" "$P_PROF"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "port $p is in use (set BENCH_REDIS_PORT or BENCH_PORT_BASE)"
     fi
@@ -591,54 +591,10 @@ if [ "$PROFILE" = 1 ]; then
         --stdio -g none --percent-limit 1.5 2>/dev/null \
         | grep -v '^#' | grep -v '^$' | head -25 > "$work/perf-sync.txt" || true
 
-    # callgrind: a single-process nginx, instrumented only while CG_REQS
-    # keep-alive requests run
-    cgrun() {   # cgrun NAME MAIN HTTP LOC HEADER
-        local name=$1 out="$work/callgrind.$1.out" vp i
-        conf "cg-$name" "$P_PROF" "$2" "$3" "$4" single
-        nice -n "$NICE" taskset -c 0 valgrind --tool=callgrind --instr-atstart=no \
-            --callgrind-out-file="$out" "$NGINX" -p "$work/cg-$name" \
-            -c "$work/cg-$name/nginx.conf" 2>"$work/cg-$name/valgrind.log" &
-        vp=$!
-        bg_pids+=("$vp")
-        for i in $(seq 600); do
-            if [ -n "$3" ]; then
-                [ "$(status "$P_PROF" 'd["sync"]["state"]')" = synced ] && break
-            else
-                [ "$(code "$P_PROF" "")" = 200 ] && break
-            fi
-            sleep 0.1
-        done
-        # warm: the first requests open the file cache, etc.
-        python3 "$bench/lib/client.py" loop "$P_PROF" /api/ok.txt 50 "$5" \
-            >/dev/null
-        callgrind_control -i on "$vp" >/dev/null
-        run1 python3 "$bench/lib/client.py" loop "$P_PROF" \
-            /api/ok.txt "$CG_REQS" "$5" > "$work/cg-$name/statuses"
-        callgrind_control -i off "$vp" >/dev/null
-        kill -TERM "$vp"
-        # under valgrind the signal may not interrupt epoll_wait(): a
-        # connection wakes nginx up so that it sees it and exits (writing
-        # the profile); plain nginx has no timer that would
-        for i in $(seq 100); do
-            kill -0 "$vp" 2>/dev/null || break
-            curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_PROF/" || true
-            sleep 0.2
-        done
-        wait "$vp" 2>/dev/null || true
-    }
-    log "callgrind: $CG_REQS requests, plain nginx"
-    cgrun plain "" "" "" "$XS"
-    log "callgrind: $CG_REQS requests, module, valid key"
-    cgrun mod "$MOD_MAIN" "$MOD_HTTP" "$MOD_LOC" "$XS"
-    for n in plain mod; do
-        callgrind_annotate --auto=no --threshold=100 --inclusive=yes \
-            "$work/callgrind.$n.out" > "$work/cg-$n.incl.txt" 2>/dev/null \
-            || true
-        callgrind_annotate --auto=no --threshold=100 \
-            "$work/callgrind.$n.out" > "$work/cg-$n.self.txt" 2>/dev/null \
-            || true
-    done
+    log "callgrind: $CG_REQS requests, plain nginx and the module"
+    run0 env APIKEY_SKIP_DEPS=1 BENCH_MODULE="$MODULE" CG_OUT="$work" \
+        BENCH_REDIS_PORT="$RP" BENCH_PORT_BASE="$base" \
+        bash "$bench/callgrind.sh" "$CG_REQS" > "$work/cg-table.md"
 fi
 
 # --- the report ----------------------------------------------------------------

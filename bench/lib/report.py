@@ -11,6 +11,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cgdiff  # noqa: E402
+
 w = sys.argv[1]
 
 
@@ -225,72 +228,15 @@ p("")
 
 # --- callgrind ----------------------------------------------------------------
 
-line_re = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)\s*(\[(.*)\])?$")
-
-
-def self_costs(path):
-    """function -> self Ir, summed over callgrind_annotate's file:function
-    entries (self costs partition the total; inclusive ones would not)"""
-    costs, total = {}, None
-    for line in open(path):
-        mm = line_re.match(line)
-        if not mm:
-            continue
-        n = int(mm.group(1).replace(",", ""))
-        name = mm.group(2)
-        if name == "PROGRAM TOTALS":
-            total = n
-            continue
-        obj = os.path.basename(mm.group(4) or "")
-        fn = name.rsplit(":", 1)[-1]
-        if fn.startswith("0x"):
-            fn = "(unnamed %s)" % (obj or "?")
-        elif obj:
-            fn = "%s (%s)" % (fn, obj)
-        costs[fn] = costs.get(fn, 0) + n
-    return total, costs
-
-
-def merge_objless(costs):
-    """entries without an object name belong to the same function with one"""
-    named = {}
-    for k, v in costs.items():
-        base = k.split(" (", 1)[0]
-        named.setdefault(base, []).append(k)
-    out = {}
-    for base, keys in named.items():
-        full = [k for k in keys if " (" in k]
-        key = full[0] if full else base
-        out[key] = sum(costs[k] for k in keys)
-    return out
-
-
 cg_plain = os.path.join(w, "cg-plain.self.txt")
 cg_mod = os.path.join(w, "cg-mod.self.txt")
 if F.get("profile") == "1" and os.path.exists(cg_mod):
     n = float(F["cg_reqs"])
-    tp, cp = self_costs(cg_plain)
-    tm, cm = self_costs(cg_mod)
-    cp, cm = merge_objless(cp), merge_objless(cm)
     p("### Instructions per request (callgrind, %s keep-alive requests, "
       "valid key in X-Secret-Key)" % fmt_int(n))
     p("")
-    p("plain nginx %s Ir/request, with the module %s Ir/request: "
-      "%+s (%+.1f%%)."
-      % (fmt_int(tp / n), fmt_int(tm / n), fmt_int((tm - tp) / n),
-         100.0 * (tm - tp) / tp))
-    p("")
-    p("Where the difference goes (self cost per request, module run minus "
-      "plain run, top 15):")
-    p("")
-    p("| function | Ir/request (module) | Δ vs plain |")
-    p("|---|---:|---:|")
-    diffs = []
-    for k in set(cp) | set(cm):
-        diffs.append(((cm.get(k, 0) - cp.get(k, 0)) / n, cm.get(k, 0) / n, k))
-    diffs.sort(reverse=True)
-    for d, v, k in diffs[:15]:
-        p("| %s | %s | %+.0f |" % (k.replace("|", "/"), fmt_int(v), d))
+    for line in cgdiff.table(cg_plain, cg_mod, n):
+        p(line)
     p("")
 
 perf_top = os.path.join(w, "perf-top.txt")
