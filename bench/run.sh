@@ -20,8 +20,9 @@
 #
 # It installs what is missing through apt-get (scripts/deps.sh), builds the
 # module (scripts/build.sh, into build/bench), starts its own redis-server
-# and nginx instances on loopback (Redis 16396, nginx 18171-18177; override
-# with BENCH_REDIS_PORT and BENCH_PORT_BASE), runs everything, prints the
+# and nginx instances on loopback (Redis 16396-16397, nginx 18171-18179;
+# override with BENCH_REDIS_PORT and BENCH_PORT_BASE), runs everything,
+# prints the
 # table and stops everything it started.
 #
 # Method: nginx instances run with one worker each, pinned to CPU 0
@@ -78,6 +79,7 @@ base=${BENCH_PORT_BASE:-18170}
 P_PLAIN=$((base + 1)) P_MOD=$((base + 2)) P_RL=$((base + 3))
 P_LUA=$((base + 4)) P_AUTH=$((base + 5)) P_BIG=$((base + 6))
 P_PROF=$((base + 7))    # bench/callgrind.sh (and Redis on RP + 1)
+P_PPLAIN=$((base + 8)) P_PMOD=$((base + 9))
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 ZONE=${BENCH_ZONE:-300m}
 HZ=$(getconf CLK_TCK)
@@ -122,7 +124,7 @@ fi
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (nginx on CPU 0, wrk on CPU 1)"
 
 for p in "$RP" "$((RP + 1))" "$P_PLAIN" "$P_MOD" "$P_RL" "$P_LUA" \
-         "$P_AUTH" "$P_BIG" "$P_PROF"; do
+         "$P_AUTH" "$P_BIG" "$P_PROF" "$P_PPLAIN" "$P_PMOD"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         die "port $p is in use (set BENCH_REDIS_PORT or BENCH_PORT_BASE)"
     fi
@@ -268,6 +270,23 @@ $(cat "$work/authmap.conf")
             if (\$bench_key_ok = 0) { return 401; }
             return 204;"
 
+# an API gateway's case: the same file through proxy_pass to an upstream
+# (a location of the same worker, over keep-alive), with and without the
+# check in front
+proxy_http() {
+    echo "    upstream self_up { server 127.0.0.1:$1; keepalive 16; }"
+}
+PROXY_LOC="            proxy_pass http://self_up/up/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+        location /up/ {
+            alias $work/html/api/;"
+conf pplain "$P_PPLAIN" "" "$(proxy_http "$P_PPLAIN")" "$PROXY_LOC"
+conf pmod "$P_PMOD" "$MOD_MAIN" "$MOD_HTTP
+$(proxy_http "$P_PMOD")" "$MOD_LOC
+$PROXY_LOC"
+
 export BENCH_REDIS_PORT=$RP
 
 start() {
@@ -319,12 +338,13 @@ code() {   # code PORT HEADER -> HTTP status
 }
 
 log "starting nginx instances (one worker each, CPU 0)"
-for n in plain mod rl lua auth big; do
+for n in plain mod rl lua auth big pplain pmod; do
     start "$n"
 done
 
 wait_sync "$P_MOD" 1000 1
 wait_sync "$P_RL" 1000 1
+wait_sync "$P_PMOD" 1000 1
 wait_sync "$P_BIG" 0 1
 
 # the empty zone, then the big set through a full re-sync
@@ -375,6 +395,9 @@ check auth_request "$P_AUTH" "" 401
 check auth_request "$P_AUTH" "$UK" 401
 check 1M "$P_BIG" "$XS" 200
 check 1M "$P_BIG" "$UK" 401
+check proxy-plain "$P_PPLAIN" "$XS" 200
+check proxy-module "$P_PMOD" "$XS" 200
+check proxy-module "$P_PMOD" "$UK" 401
 hdrs=$(curl -s -D - -o /dev/null -H "$XS" "http://127.0.0.1:$P_RL/api/ok.txt")
 grep -qi '^X-RateLimit-Limit: 1000000000' <<<"$hdrs" \
     || die "rate-limit contender: no X-RateLimit-Limit header"
@@ -407,6 +430,8 @@ contenders=(
     "1k-random|$P_MOD|@$work/small-keys.txt|200"
     "1M-hot1k|$P_BIG|@$work/big-hot-keys.txt|200"
     "1M-random|$P_BIG|@$work/big-keys.txt|200"
+    "proxy-plain|$P_PPLAIN|$XS|200"
+    "proxy-module|$P_PMOD|$XS|200"
 )
 
 declare -A wpid
@@ -416,6 +441,8 @@ wpid[$P_RL]=$(worker_of rl)
 wpid[$P_LUA]=$(worker_of lua)
 wpid[$P_AUTH]=$(worker_of auth)
 wpid[$P_BIG]=$(worker_of big)
+wpid[$P_PPLAIN]=$(worker_of pplain)
+wpid[$P_PMOD]=$(worker_of pmod)
 
 # our long-running processes: Redis, every nginx master and worker
 ours=("$(cat "$work/redis.pid")")

@@ -178,6 +178,16 @@ v = ratio("unknown-key", "plain")
 p("| module/plain req/s, unknown key ≥ 0.99 | %.3f (undisturbed rounds: "
   "%s) | %s |" % (v, qratio("unknown-key", "plain"), verdict(v, 0.99)))
 
+if "proxy-module" in by and "proxy-plain" in by:
+    v = ratio("proxy-module", "proxy-plain")
+    p("| (no target) behind proxy_pass: module / the same proxy without it, "
+      "req/s | %.3f (undisturbed rounds: %s; CPU per request %+.2f µs; "
+      "CPU-bound ratio %.3f) | |"
+      % (v, qratio("proxy-module", "proxy-plain"),
+         over("proxy-module", "proxy-plain"),
+         med([by["proxy-plain"][k]["cpu_us"] / by["proxy-module"][k]["cpu_us"]
+              for k in rounds])))
+
 v = ratio("x-secret-key", "lua")
 lua_over, mod_over = over("lua", "plain"), over("x-secret-key", "plain")
 p("| module ≥ 1.5 × Lua, req/s | %.3f (undisturbed rounds: %s; check "
