@@ -22,8 +22,7 @@
 # module (scripts/build.sh, into build/bench), starts its own redis-server
 # and nginx instances on loopback (Redis 16396-16397, nginx 18171-18179;
 # override with BENCH_REDIS_PORT and BENCH_PORT_BASE), runs everything,
-# prints the
-# table and stops everything it started.
+# prints the table and stops everything it started.
 #
 # Method: nginx instances run with one worker each, pinned to CPU 0
 # (taskset -c 0); wrk -t1 -c32 (keep-alive) and Redis run on CPU 1, all
