@@ -331,6 +331,34 @@ ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
 
 
 /*
+ * A command already in the protocol's form (RESP), which hiredis copies
+ * as it is: for commands sent by the thousand, where formatting each from
+ * a printf-style format would cost more than the rest of sending it.
+ */
+
+ngx_int_t
+ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len)
+{
+    if (rc->ac == NULL
+        || (rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncFormattedCommand(rc->ac, fn, privdata, (char *) cmd, len)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_apikey_redis_arm(rc);
+
+    return NGX_OK;
+}
+
+
+/*
  * Runs the reply timeout while replies are expected, and stops it
  * otherwise.  Every read event re-arms it: the timeout is for a Redis that
  * stops answering, not for a long pipeline.

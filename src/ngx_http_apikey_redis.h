@@ -85,6 +85,8 @@ ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
 ngx_int_t ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, int argc, const char **argv,
     const size_t *argvlen);
+ngx_int_t ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
 
 

@@ -87,6 +87,7 @@ typedef struct {
     ngx_str_t                     match;        /* <prefix>key:*, escaped */
     ngx_str_t                     key_prefix;   /* <prefix>key: */
     u_char                       *key_name;     /* key_prefix, 64 hex */
+    ngx_str_t                     hgetall;      /* HGETALL key_name, RESP */
 
     ngx_array_t                   pending;      /* ngx_http_apikey_sync_cmd_t */
     ngx_uint_t                    pending_head;
@@ -147,7 +148,11 @@ static void ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s,
 static void ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
     void *privdata);
 static ngx_int_t ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, u_char *digest, const char *format, ...);
+    ngx_uint_t kind, const char *format, ...);
+static ngx_int_t ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s,
+    ngx_uint_t kind, u_char *digest, u_char *hex);
+static ngx_http_apikey_sync_cmd_t *ngx_http_apikey_sync_pending(
+    ngx_http_apikey_sync_t *s, ngx_uint_t kind);
 static void ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s,
     redisReply *reply);
@@ -221,15 +226,35 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
 
     ngx_sprintf(s->channel.data, "%Vevents", prefix);
 
+    /*
+     * "HGETALL <prefix>key:<digest>" in RESP, sent for every key of a load
+     * with only the digest's 64 characters changed; the name in it is
+     * key_name, also used to name a key in logs
+     */
+
     s->key_prefix.len = prefix->len + sizeof("key:") - 1;
-    s->key_name = ngx_pnalloc(pool, s->key_prefix.len
-                                    + NGX_HTTP_APIKEY_HEX_LEN);
-    if (s->key_name == NULL) {
+    len = s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN;
+
+    s->hgetall.data = ngx_pnalloc(pool, sizeof("*2" CRLF "$7" CRLF "HGETALL"
+                                               CRLF "$" CRLF CRLF) - 1
+                                        + NGX_SIZE_T_LEN + len);
+    if (s->hgetall.data == NULL) {
         goto failed;
     }
 
-    ngx_sprintf(s->key_name, "%Vkey:", prefix);
-    s->key_prefix.data = s->key_name;
+    p = ngx_sprintf(s->hgetall.data, "*2" CRLF "$7" CRLF "HGETALL" CRLF
+                    "$%uz" CRLF, len);
+
+    s->key_name = p;
+    s->key_prefix.data = p;
+
+    p = ngx_sprintf(p, "%Vkey:", prefix);
+    ngx_memset(p, '0', NGX_HTTP_APIKEY_HEX_LEN);
+    p += NGX_HTTP_APIKEY_HEX_LEN;
+    *p++ = CR;
+    *p++ = LF;
+
+    s->hgetall.len = p - s->hgetall.data;
 
     /* the SCAN pattern: the prefix with its glob characters escaped */
 
@@ -790,10 +815,8 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
                    "apikey: event: %*s", payload->len, payload->str);
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                  "HGETALL %b",
-                                  ngx_http_apikey_sync_key_name(s, digest),
-                                  s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN)
+    if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
+                                     (u_char *) payload->str)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -821,26 +844,13 @@ invalid:
 
 static ngx_int_t
 ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
-    u_char *digest, const char *format, ...)
+    const char *format, ...)
 {
-    va_list                      args;
-    ngx_int_t                    rv;
-    ngx_http_apikey_sync_cmd_t  *cmd;
+    va_list    args;
+    ngx_int_t  rv;
 
-    if (s->cmd.ac == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cmd = ngx_array_push(&s->pending);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd->kind = kind;
-    cmd->load = s->load;
-
-    if (digest) {
-        ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    if (ngx_http_apikey_sync_pending(s, kind) == NULL) {
+        return s->cmd.ac ? NGX_ERROR : NGX_DECLINED;
     }
 
     va_start(args, format);
@@ -854,6 +864,62 @@ ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     }
 
     return rv;
+}
+
+
+/*
+ * HGETALL of a key, as ngx_http_apikey_sync_send() would send it, from
+ * the prepared command with the key's 64 hex digits put in: a load sends
+ * one per key, so it is not formatted anew each time.
+ */
+
+static ngx_int_t
+ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
+    u_char *digest, u_char *hex)
+{
+    ngx_int_t                    rv;
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    cmd = ngx_http_apikey_sync_pending(s, kind);
+    if (cmd == NULL) {
+        return s->cmd.ac ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
+
+    rv = ngx_http_apikey_redis_formatted(&s->cmd,
+                                         ngx_http_apikey_sync_cmd_handler, s,
+                                         s->hgetall.data, s->hgetall.len);
+
+    if (rv != NGX_OK) {
+        s->pending.nelts--;
+    }
+
+    return rv;
+}
+
+
+/* the record of a command about to be sent; NULL: none can be sent */
+
+static ngx_http_apikey_sync_cmd_t *
+ngx_http_apikey_sync_pending(ngx_http_apikey_sync_t *s, ngx_uint_t kind)
+{
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    if (s->cmd.ac == NULL) {
+        return NULL;
+    }
+
+    cmd = ngx_array_push(&s->pending);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->kind = kind;
+    cmd->load = s->load;
+
+    return cmd;
 }
 
 
@@ -967,7 +1033,7 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
                    "apikey: %s load, generation %uD",
                    s->first ? "first" : "full", s->generation);
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN, NULL,
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
                                   "SCAN 0 MATCH %b COUNT "
                                   NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
                                   s->match.data, s->match.len)
@@ -1040,8 +1106,9 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
             continue;   /* only counted, for the log */
         }
 
-        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
-                                      "HGETALL %b", key->str, key->len)
+        if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
+                                         (u_char *) key->str
+                                         + s->key_prefix.len)
             != NGX_OK)
         {
             ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -1070,7 +1137,7 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
 
     /* the next SCAN goes behind the HGETALLs: the pipeline stays full */
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN, NULL,
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
                                   "SCAN %b MATCH %b COUNT "
                                   NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
                                   cursor->str, cursor->len,
