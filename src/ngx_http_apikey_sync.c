@@ -46,8 +46,21 @@
 #define NGX_HTTP_APIKEY_SYNC_BATCH            1000
 #define NGX_HTTP_APIKEY_SYNC_BATCH_SIZE       (1024 * 1024)
 
-/* digests promoted or discarded, and buckets swept, per lock hold */
+/* staged digests discarded per lock hold */
 #define NGX_HTTP_APIKEY_SYNC_CHUNK            1000
+
+/*
+ * staged digests are kept in blocks of this many, never moved: an array
+ * that doubled would copy megabytes at once in the middle of a load
+ */
+#define NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK     2048
+
+/*
+ * staged digests promoted, and buckets swept, per step of the end of a
+ * load: one step per turn of the event loop, each well under a millisecond
+ * even with the nodes out of the cache
+ */
+#define NGX_HTTP_APIKEY_SYNC_PROMOTE          256
 #define NGX_HTTP_APIKEY_SYNC_SWEEP            4096
 
 /* HGETALL elements (names and values) beyond which a hash is broken */
@@ -79,6 +92,8 @@ typedef struct {
     ngx_event_t                   tick;
     ngx_event_t                   reconnect;
     ngx_event_t                   resync;
+    ngx_event_t                   finish;       /* the next step of the end
+                                                   of a load, posted */
 
     ngx_http_apikey_redis_t       sub;
     ngx_http_apikey_redis_t       cmd;
@@ -92,7 +107,9 @@ typedef struct {
     ngx_array_t                   pending;      /* ngx_http_apikey_sync_cmd_t */
     ngx_uint_t                    pending_head;
 
-    ngx_array_t                   staged;       /* of digests */
+    ngx_array_t                   staged;       /* of u_char *: blocks of
+                                                   staged digests, kept */
+    ngx_uint_t                    nstaged;      /* digests in them */
     ngx_str_t                    *fields;
     ngx_http_apikey_record_t     *rec;
     size_t                        rec_max;
@@ -109,6 +126,8 @@ typedef struct {
     unsigned                      subscribed:1;
     unsigned                      initial:1;    /* load once connected */
     unsigned                      announce:1;   /* log when loaded */
+    unsigned                      must_sweep:1; /* sweep all once: just took
+                                                   the sync over */
 
     /* the full load in progress */
     unsigned                      loading:1;
@@ -116,6 +135,10 @@ typedef struct {
     unsigned                      first:1;      /* puts are live */
     unsigned                      full:1;       /* the zone overflowed */
     unsigned                      scan_done:1;
+    unsigned                      finishing:1;  /* all read: promoting, then
+                                                   sweeping */
+    unsigned                      sweeping:1;
+    unsigned                      sweep_all:1;  /* whatever the counts say */
 
     ngx_uint_t                    load;         /* its number */
     uint32_t                      generation;
@@ -124,6 +147,9 @@ typedef struct {
     ngx_uint_t                    keys;         /* names SCAN returned */
     ngx_uint_t                    changed;
     ngx_uint_t                    skipped;
+    ngx_uint_t                    removed;
+    ngx_uint_t                    promoted;     /* of staged */
+    ngx_uint_t                    bucket;       /* the sweep's next one */
     ngx_msec_t                    start;
 } ngx_http_apikey_sync_t;
 
@@ -164,12 +190,18 @@ static ngx_int_t ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s,
     u_char *digest, redisReply *reply, size_t *size);
 static ngx_int_t ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_finish_handler(ngx_event_t *ev);
+static void ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_superseded(ngx_http_apikey_sync_t *s);
 static ngx_uint_t ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
     ngx_uint_t discard);
 static void ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s);
+static u_char *ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s);
+static u_char *ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s,
+    ngx_uint_t i);
 static u_char *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
     u_char *digest);
 
@@ -298,7 +330,7 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
     if (ngx_array_init(&s->pending, pool, 256,
                        sizeof(ngx_http_apikey_sync_cmd_t))
         != NGX_OK
-        || ngx_array_init(&s->staged, pool, 256, NGX_HTTP_APIKEY_DIGEST_LEN)
+        || ngx_array_init(&s->staged, pool, 64, sizeof(u_char *))
            != NGX_OK)
     {
         goto failed;
@@ -331,6 +363,10 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
     s->resync.log = cycle->log;
     s->resync.cancelable = 1;
 
+    s->finish.handler = ngx_http_apikey_sync_finish_handler;
+    s->finish.data = s;
+    s->finish.log = cycle->log;
+
     ngx_http_apikey_sync = s;
 
     /* the first tick as soon as the loop runs: a fresh start has no owner */
@@ -358,6 +394,20 @@ ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_apikey_sync_release(s);
+
+    /* whether it synced or not, nothing may point into s after this */
+
+    if (s->finish.posted) {
+        ngx_delete_posted_event(&s->finish);
+    }
+
+    if (s->reconnect.timer_set) {
+        ngx_del_timer(&s->reconnect);
+    }
+
+    if (s->resync.timer_set) {
+        ngx_del_timer(&s->resync);
+    }
 
     ngx_http_apikey_sync = NULL;
 
@@ -438,6 +488,7 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
 
         if (!s->owner) {
             s->owner = 1;
+            s->must_sweep = 1;
             ngx_http_apikey_sync_connect(s);
         }
 
@@ -467,7 +518,13 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
                                    "apikey: taking the sync");
                 }
 
+                /*
+                 * whoever synced may have died in the middle of a change
+                 * of the zone: the first load walks every bucket
+                 */
+
                 s->owner = 1;
+                s->must_sweep = 1;
                 ngx_http_apikey_sync_connect(s);
             }
         }
@@ -1002,15 +1059,21 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     s->again = 0;
     s->full = 0;
     s->scan_done = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
+    s->sweep_all = s->must_sweep;
     s->load++;
     s->scans = 0;
     s->outstanding = 0;
     s->keys = 0;
     s->changed = 0;
     s->skipped = 0;
+    s->removed = 0;
+    s->promoted = 0;
+    s->bucket = 0;
     s->batch_used = 0;
     s->batch_n = 0;
-    s->staged.nelts = 0;
+    s->nstaged = 0;
     s->start = ngx_current_msec;
 
     ngx_shmtx_lock(&s->zone->shpool->mutex);
@@ -1023,7 +1086,7 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     }
 
     s->first = !sh->loaded;
-    s->generation = ++sh->generation;
+    s->generation = ngx_http_apikey_new_generation_locked(s->zone);
 
     ngx_shmtx_unlock(&s->zone->shpool->mutex);
 
@@ -1235,6 +1298,10 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
         (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
     }
 
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_http_apikey_check_locked(zone, s->log);
+#endif
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (rc == NGX_ERROR) {
@@ -1350,7 +1417,7 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
             s->changed++;
 
             if (!s->first) {
-                d = ngx_array_push(&s->staged);
+                d = ngx_http_apikey_sync_stage(s);
                 if (d == NULL) {
                     /* keep it from being promoted half-way: treat as full */
                     (void) ngx_http_apikey_delete_locked(zone, rec->digest, 1);
@@ -1366,6 +1433,10 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
     if (s->full && s->first) {
         ngx_http_apikey_wipe_locked(zone);
     }
+
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_http_apikey_check_locked(zone, s->log);
+#endif
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1387,9 +1458,6 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
 static void
 ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
 {
-    u_char                   *d;
-    ngx_uint_t                i, n, cursor, removed;
-    ngx_msec_t                ms;
     ngx_http_apikey_zone_t   *zone;
     ngx_http_apikey_shctx_t  *sh;
 
@@ -1424,57 +1492,146 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
         return;
     }
 
-    /* a re-sync: the changed records become visible, chunk by chunk */
+    /*
+     * Everything was read.  The changed records become visible, then what
+     * Redis no longer has goes: a step at a time, each under one lock hold
+     * and each in its own turn of the event loop, so that the requests
+     * this worker serves meanwhile wait for one step at most.  The load is
+     * still "loading" until the last step: a "*" meanwhile sets s->again.
+     */
 
-    d = s->staged.elts;
+    s->finishing = 1;
+    s->sweeping = 0;
+    s->promoted = 0;
+    s->bucket = 0;
 
-    for (i = 0; i < s->staged.nelts; /* void */) {
-        n = ngx_min(s->staged.nelts - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
+    ngx_http_apikey_sync_finish_step(s);
+}
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
 
-        if (sh->generation != s->generation) {
-            goto superseded;
-        }
+static void
+ngx_http_apikey_sync_finish_handler(ngx_event_t *ev)
+{
+    ngx_http_apikey_sync_t  *s;
+
+    s = ev->data;
+
+    if (!s->loading || !s->finishing || !ngx_http_apikey_sync_owned(s)) {
+        return;
+    }
+
+    ngx_http_apikey_sync_finish_step(s);
+}
+
+
+/*
+ * One step: up to NGX_HTTP_APIKEY_SYNC_PROMOTE staged records promoted, or
+ * NGX_HTTP_APIKEY_SYNC_SWEEP buckets swept.  The sweep is skipped, or cut
+ * short, once the zone counts nothing a sweep could remove: an unchanged
+ * set of keys costs no walk of the buckets at all.
+ */
+
+static void
+ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
+{
+    ngx_uint_t                n;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = s->zone;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->generation != s->generation) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_apikey_sync_superseded(s);
+        return;
+    }
+
+    if (!s->sweeping) {
+        n = ngx_min(s->nstaged - s->promoted, NGX_HTTP_APIKEY_SYNC_PROMOTE);
 
         while (n--) {
             (void) ngx_http_apikey_promote_locked(zone,
-                                          d + i * NGX_HTTP_APIKEY_DIGEST_LEN);
-            i++;
+                                ngx_http_apikey_sync_staged(s, s->promoted));
+            s->promoted++;
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        if (s->promoted < s->nstaged) {
+            goto next;
+        }
+
+#if (NGX_HTTP_APIKEY_TEST)
+        ngx_http_apikey_check_locked(zone, s->log);
+#endif
+
+        /*
+         * every staged record of this load is live now: a staged node
+         * left is a dead worker's, and a live node of an older generation
+         * is a key Redis no longer has (or one whose record broke)
+         */
+
+        s->nstaged = 0;
+        s->promoted = 0;
+        s->sweeping = 1;
+
+        if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
+            goto done;
+        }
+
+        goto next;
     }
 
-    s->staged.nelts = 0;
+    s->removed += ngx_http_apikey_sweep_locked(zone, &s->bucket,
+                                               NGX_HTTP_APIKEY_SYNC_SWEEP,
+                                               s->generation);
 
-    /* then what Redis no longer has goes */
-
-    cursor = 0;
-    removed = 0;
-
-    for ( ;; ) {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        if (sh->generation != s->generation) {
-            goto superseded;
-        }
-
-        if (cursor > sh->mask) {
-            if (s->first) {
-                sh->loaded = 1;
-            }
-
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            break;
-        }
-
-        removed += ngx_http_apikey_sweep_locked(zone, &cursor,
-                                                NGX_HTTP_APIKEY_SYNC_SWEEP,
-                                                s->generation);
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (s->bucket > sh->mask) {
+        ngx_http_apikey_swept_locked(zone, s->log);
+        s->must_sweep = 0;
+        goto done;
     }
+
+    if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
+        goto done;
+    }
+
+next:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /*
+     * ngx_posted_next_events: after the events that are ready now, and the
+     * next epoll pass (ngx_posted_events would run it in this very pass
+     * again and again)
+     */
+
+    ngx_post_event(&s->finish, &ngx_posted_next_events);
+
+    return;
+
+done:
+
+    if (s->first) {
+        sh->loaded = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_apikey_sync_finished(s);
+}
+
+
+static void
+ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
+{
+    ngx_msec_t                ms;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = s->zone;
+    sh = zone->sh;
 
     ms = ngx_current_msec - s->start;
 
@@ -1493,7 +1650,7 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
         ngx_log_error(NGX_LOG_INFO, s->log, 0,
                       "apikey: full sync of %ui keys in %M ms: "
                       "%ui changed, %ui removed, %ui skipped",
-                      sh->nkeys, ms, s->changed, removed, s->skipped);
+                      sh->nkeys, ms, s->changed, s->removed, s->skipped);
     }
 
     s->announce = 0;
@@ -1506,14 +1663,6 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
     }
 
     ngx_http_apikey_sync_end_load(s);
-
-    return;
-
-superseded:
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_http_apikey_sync_superseded(s);
 }
 
 
@@ -1572,7 +1721,10 @@ ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s)
     sh = s->zone->sh;
 
     s->loading = 0;
-    s->staged.nelts = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
+    s->nstaged = 0;
+    s->promoted = 0;
     s->batch_used = 0;
     s->batch_n = 0;
 
@@ -1600,8 +1752,18 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: load abandoned, %ui staged", s->staged.nelts);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "apikey: load abandoned, %ui staged, %ui promoted",
+                   s->nstaged, s->promoted);
+
+    if (s->finish.posted) {
+        ngx_delete_posted_event(&s->finish);
+    }
+
+    /*
+     * what was promoted stays (each record is one Redis had), the rest of
+     * what was staged goes: the next full load completes the set
+     */
 
     if (discard && !s->first
         && (ngx_pid_t) s->zone->sh->owner == ngx_pid)
@@ -1611,8 +1773,11 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
 
     s->loading = 0;
     s->again = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
     s->load++;
-    s->staged.nelts = 0;
+    s->nstaged = 0;
+    s->promoted = 0;
     s->batch_used = 0;
     s->batch_n = 0;
 }
@@ -1621,21 +1786,21 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
 static void
 ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
 {
-    u_char                  *d;
     ngx_uint_t               i, n;
     ngx_http_apikey_zone_t  *zone;
 
     zone = s->zone;
-    d = s->staged.elts;
 
-    for (i = 0; i < s->staged.nelts; /* void */) {
-        n = ngx_min(s->staged.nelts - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
+    /* those already promoted are live, and not this load's to take back */
+
+    for (i = s->promoted; i < s->nstaged; /* void */) {
+        n = ngx_min(s->nstaged - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         while (n--) {
             (void) ngx_http_apikey_delete_locked(zone,
-                                          d + i * NGX_HTTP_APIKEY_DIGEST_LEN,
+                                          ngx_http_apikey_sync_staged(s, i),
                                           1);
             i++;
         }
@@ -1643,7 +1808,45 @@ ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
-    s->staged.nelts = 0;
+    s->nstaged = 0;
+}
+
+
+/* room for one more staged digest; NULL: out of memory */
+
+static u_char *
+ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s)
+{
+    u_char  **block;
+
+    if (s->nstaged == s->staged.nelts * NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK) {
+        block = ngx_array_push(&s->staged);
+        if (block == NULL) {
+            return NULL;
+        }
+
+        *block = ngx_palloc(s->pool, NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK
+                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
+        if (*block == NULL) {
+            s->staged.nelts--;
+            return NULL;
+        }
+    }
+
+    return ngx_http_apikey_sync_staged(s, s->nstaged++);
+}
+
+
+static u_char *
+ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s, ngx_uint_t i)
+{
+    u_char  **blocks;
+
+    blocks = s->staged.elts;
+
+    return blocks[i / NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK]
+           + (i % NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK)
+             * NGX_HTTP_APIKEY_DIGEST_LEN;
 }
 
 
