@@ -187,7 +187,8 @@ static void ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
 static void ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
     ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply);
 static ngx_int_t ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s,
-    u_char *digest, redisReply *reply, size_t *size);
+    u_char *digest, redisReply *reply, ngx_http_apikey_record_t *rec,
+    size_t *size);
 static ngx_int_t ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_handler(ngx_event_t *ev);
@@ -1217,37 +1218,40 @@ ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
     ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply)
 {
     size_t      size;
-    ngx_int_t   rc;
     u_char     *p;
+    ngx_int_t   rc;
 
     s->outstanding--;
 
+    /* the record is parsed straight into the batch, where it waits */
+
+    if (!s->full
+        && s->batch_used + sizeof(size_t) + s->rec_max
+           > NGX_HTTP_APIKEY_SYNC_BATCH_SIZE
+        && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
+    {
+        return;
+    }
+
     if (!s->full) {
-        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, &size);
+        p = s->batch + s->batch_used;
+
+        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply,
+                                        (ngx_http_apikey_record_t *)
+                                            (p + sizeof(size_t)),
+                                        &size);
 
         if (rc == NGX_OK) {
-            if (s->batch_used + sizeof(size_t) + size
-                > NGX_HTTP_APIKEY_SYNC_BATCH_SIZE
+            *(size_t *) p = size;
+
+            s->batch_used += ngx_align(sizeof(size_t) + size,
+                                       sizeof(size_t));
+            s->batch_n++;
+
+            if (s->batch_n >= NGX_HTTP_APIKEY_SYNC_BATCH
                 && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
             {
                 return;
-            }
-
-            if (!s->full) {
-                p = s->batch + s->batch_used;
-
-                *(size_t *) p = size;
-                ngx_memcpy(p + sizeof(size_t), s->rec, size);
-
-                s->batch_used += ngx_align(sizeof(size_t) + size,
-                                           sizeof(size_t));
-                s->batch_n++;
-
-                if (s->batch_n >= NGX_HTTP_APIKEY_SYNC_BATCH
-                    && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
-                {
-                    return;
-                }
             }
 
         } else if (rc == NGX_ERROR) {
@@ -1280,7 +1284,7 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
         return;
     }
 
-    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, &size);
+    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, s->rec, &size);
 
     put = NGX_DECLINED;
 
@@ -1323,14 +1327,14 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
 
 /*
- * An HGETALL reply as the record parser wants it: NGX_OK with s->rec and
- * *size filled, NGX_DECLINED when there is no such key, NGX_ERROR when the
- * hash is broken (logged).
+ * An HGETALL reply as the record parser wants it: NGX_OK with rec (room
+ * for s->rec_max bytes) and *size filled, NGX_DECLINED when there is no
+ * such key, NGX_ERROR when the hash is broken (logged).
  */
 
 static ngx_int_t
 ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
-    redisReply *reply, size_t *size)
+    redisReply *reply, ngx_http_apikey_record_t *rec, size_t *size)
 {
     ngx_uint_t   i;
     redisReply  *e;
@@ -1350,7 +1354,7 @@ ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
         }
 
         return ngx_http_apikey_parse_record(s->log, digest, s->fields,
-                                            reply->elements, s->rec, size);
+                                            reply->elements, rec, size);
     }
 
 broken:
