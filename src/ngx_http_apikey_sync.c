@@ -410,6 +410,11 @@ ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&s->resync);
     }
 
+    ngx_http_apikey_redis_close(&s->sub);
+    ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_cleanup_replies(&s->sub);
+    ngx_http_apikey_redis_cleanup_replies(&s->cmd);
+
     ngx_http_apikey_sync = NULL;
 
     ngx_destroy_pool(s->pool);
