@@ -63,6 +63,11 @@
 #define NGX_HTTP_APIKEY_SYNC_PROMOTE          256
 #define NGX_HTTP_APIKEY_SYNC_SWEEP            4096
 
+#if (NGX_HTTP_APIKEY_TEST)
+/* the id of a record that makes a re-sync stop before its end, see below */
+#define NGX_HTTP_APIKEY_SYNC_TEST_HOLD        "apikey-test-hold"
+#endif
+
 /* HGETALL elements (names and values) beyond which a hash is broken */
 #define NGX_HTTP_APIKEY_SYNC_MAX_FIELDS       256
 
@@ -139,6 +144,9 @@ typedef struct {
                                                    sweeping */
     unsigned                      sweeping:1;
     unsigned                      sweep_all:1;  /* whatever the counts say */
+#if (NGX_HTTP_APIKEY_TEST)
+    unsigned                      test_hold:1;  /* see finish_load */
+#endif
 
     ngx_uint_t                    load;         /* its number */
     uint32_t                      generation;
@@ -1068,6 +1076,9 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     s->finishing = 0;
     s->sweeping = 0;
     s->sweep_all = s->must_sweep;
+#if (NGX_HTTP_APIKEY_TEST)
+    s->test_hold = 0;
+#endif
     s->load++;
     s->scans = 0;
     s->outstanding = 0;
@@ -1422,6 +1433,17 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
             break;
         }
 
+#if (NGX_HTTP_APIKEY_TEST)
+        if (rec->id_len == sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1
+            && ngx_memcmp(ngx_http_apikey_record_id(rec),
+                          NGX_HTTP_APIKEY_SYNC_TEST_HOLD,
+                          sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1)
+               == 0)
+        {
+            s->test_hold = 1;
+        }
+#endif
+
         if (rc == NGX_OK) {
             s->changed++;
 
@@ -1500,6 +1522,25 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
         ngx_http_apikey_sync_end_load(s);
         return;
     }
+
+#if (NGX_HTTP_APIKEY_TEST)
+
+    /*
+     * Test builds only: a re-sync that read a record with the id
+     * NGX_HTTP_APIKEY_SYNC_TEST_HOLD stops here with its changes staged,
+     * and so stays until its worker is killed, as if it had died right
+     * now (see t/006-processes.t); the first load of a worker that took
+     * the sync over never stops.
+     */
+
+    if (s->test_hold && !s->first && !s->sweep_all) {
+        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                      "apikey: test: full load held with %ui records staged",
+                      s->nstaged);
+        return;
+    }
+
+#endif
 
     /*
      * Everything was read.  The changed records become visible, then what
@@ -1621,6 +1662,21 @@ next:
     return;
 
 done:
+
+#if (NGX_HTTP_APIKEY_TEST)
+
+    /* whatever the sweep skipped, nothing stale or staged may be left */
+
+    ngx_http_apikey_check_locked(zone, s->log);
+
+    if (sh->stale || sh->nstaged) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, 0,
+                      "apikey: a full load ended with %ui stale and %ui "
+                      "staged nodes", sh->stale, sh->nstaged);
+        ngx_abort();
+    }
+
+#endif
 
     if (s->first) {
         sh->loaded = 1;
