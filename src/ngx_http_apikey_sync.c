@@ -16,6 +16,11 @@
  * and makes them visible only once the whole set was read, so requests are
  * always decided from a complete set.  Events and load replies arrive in
  * order on the one command connection and are applied in that order.
+ *
+ * The end of a load (staged records promoted, keys gone from Redis swept)
+ * runs in small steps from the event loop, and the sweep only when the
+ * zone counts something for it to find: the syncing worker also serves
+ * requests.
  */
 
 
