@@ -154,6 +154,15 @@ typedef struct {
 
     uint32_t                    generation;
     uint64_t                    version;    /* changes to the set */
+
+    /*
+     * What a sweep would remove, kept exact under the lock (see
+     * ngx_http_apikey_store.c), so that a full sync that stamped every
+     * live node and promoted every node it staged need not walk the
+     * buckets: live nodes of an older generation, and staged nodes.
+     */
+    ngx_uint_t                  stale;
+    ngx_uint_t                  nstaged;
     ngx_uint_t                  loaded;     /* a complete set was served */
     ngx_uint_t                  from_snapshot;
 
@@ -277,8 +286,16 @@ ngx_int_t ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone,
     u_char *digest, ngx_uint_t staged_only);
 ngx_int_t ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone,
     u_char *digest);
+uint32_t ngx_http_apikey_new_generation_locked(ngx_http_apikey_zone_t *zone);
+ngx_uint_t ngx_http_apikey_stale_locked(ngx_http_apikey_zone_t *zone);
 ngx_uint_t ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
     ngx_uint_t *bucket, ngx_uint_t nbuckets, uint32_t keep_generation);
+void ngx_http_apikey_swept_locked(ngx_http_apikey_zone_t *zone,
+    ngx_log_t *log);
+#if (NGX_HTTP_APIKEY_TEST)
+void ngx_http_apikey_check_locked(ngx_http_apikey_zone_t *zone,
+    ngx_log_t *log);
+#endif
 void ngx_http_apikey_wipe_locked(ngx_http_apikey_zone_t *zone);
 
 /* ngx_http_apikey_record.c */

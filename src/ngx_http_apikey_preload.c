@@ -133,7 +133,7 @@ ngx_http_apikey_preload(ngx_cycle_t *cycle, ngx_http_apikey_main_conf_t *amcf)
     len = ngx_cpymem(pattern + len, "key:*", 5) - pattern;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-    zone->sh->generation++;
+    (void) ngx_http_apikey_new_generation_locked(zone);
     zone->sh->sync_state = NGX_HTTP_APIKEY_SYNC_LOADING;
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -198,11 +198,17 @@ ngx_http_apikey_preload(ngx_cycle_t *cycle, ngx_http_apikey_main_conf_t *amcf)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    cursor_bucket = 0;
+    /* a fresh zone has nothing older: no walk of every bucket */
 
-    while (cursor_bucket <= zone->sh->mask) {
-        (void) ngx_http_apikey_sweep_locked(zone, &cursor_bucket, 65536,
-                                            zone->sh->generation);
+    if (ngx_http_apikey_stale_locked(zone)) {
+        cursor_bucket = 0;
+
+        while (cursor_bucket <= zone->sh->mask) {
+            (void) ngx_http_apikey_sweep_locked(zone, &cursor_bucket, 65536,
+                                                zone->sh->generation);
+        }
+
+        ngx_http_apikey_swept_locked(zone, cycle->log);
     }
 
     ngx_time_update();

@@ -12,6 +12,14 @@
  * with ngx_close_connection() and hiredis is told the descriptor is gone, so
  * it is closed exactly once.  One timer per connection bounds the connect
  * and, while replies are expected, the wait for the next reply.
+ *
+ * Replies are built by the functions below rather than hiredis's own, which
+ * allocate every value and every string apart: a full sync reads a million
+ * HGETALL replies of ten values each, and malloc() and free() took a third
+ * of the syncing worker's time.  Here each value and its string are one
+ * piece of a block of the connection's, and the blocks are reused for the
+ * next reply: hiredis builds one reply at a time, hands it to its callback
+ * and frees it before it starts the next one.
  */
 
 
@@ -25,6 +33,16 @@
 
 /* redisAsyncHandleRead() calls per read event, 16K each: 128K at most */
 #define NGX_HTTP_APIKEY_REDIS_READS  8
+
+/* the block replies are built in; a larger reply gets more, freed after */
+#define NGX_HTTP_APIKEY_REDIS_BLOCK  (64 * 1024)
+
+
+struct ngx_http_apikey_redis_block_s {
+    ngx_http_apikey_redis_block_t    *next;
+    u_char                           *pos;
+    u_char                           *end;
+};
 
 
 static void ngx_http_apikey_redis_read_handler(ngx_event_t *rev);
@@ -41,6 +59,11 @@ static void ngx_http_apikey_redis_del_read(void *privdata);
 static void ngx_http_apikey_redis_add_write(void *privdata);
 static void ngx_http_apikey_redis_del_write(void *privdata);
 static void ngx_http_apikey_redis_cleanup(void *privdata);
+static redisReply *ngx_http_apikey_redis_value(const redisReadTask *task,
+    int type, size_t size, int elements);
+static void *ngx_http_apikey_redis_alloc(ngx_http_apikey_redis_t *rc,
+    size_t size);
+static void ngx_http_apikey_redis_reset(ngx_http_apikey_redis_t *rc);
 static void *ngx_http_apikey_redis_create_string(const redisReadTask *task,
     char *str, size_t len);
 static void *ngx_http_apikey_redis_create_array(const redisReadTask *task,
@@ -48,26 +71,25 @@ static void *ngx_http_apikey_redis_create_array(const redisReadTask *task,
 static void *ngx_http_apikey_redis_create_integer(const redisReadTask *task,
     long long value);
 static void *ngx_http_apikey_redis_create_nil(const redisReadTask *task);
+static void ngx_http_apikey_redis_free_reply(void *reply);
 static ngx_uint_t ngx_http_apikey_redis_unexpected(const redisReadTask *task,
     int elements);
 
 
 /*
- * The reply builder: hiredis's own, behind a check that every reply is one
- * hiredis can take.  hiredis 0.14 assert()s, and so kills the worker, on a
- * reply nothing waits for, and on a malformed push on a subscribed
- * connection; refusing to build such a reply makes it a reader error
- * instead, which closes the connection.
+ * The reply builder, which also checks that every reply is one hiredis can
+ * take.  hiredis 0.14 assert()s, and so kills the worker, on a reply
+ * nothing waits for, and on a malformed push on a subscribed connection;
+ * refusing to build such a reply makes it a reader error instead, which
+ * closes the connection.
  */
 
-static redisReplyObjectFunctions  *ngx_http_apikey_redis_builder;
-
-static redisReplyObjectFunctions   ngx_http_apikey_redis_checked_builder = {
+static redisReplyObjectFunctions  ngx_http_apikey_redis_builder = {
     ngx_http_apikey_redis_create_string,
     ngx_http_apikey_redis_create_array,
     ngx_http_apikey_redis_create_integer,
     ngx_http_apikey_redis_create_nil,
-    NULL                                   /* hiredis's freeObject */
+    ngx_http_apikey_redis_free_reply
 };
 
 
@@ -132,13 +154,7 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
         (void) redisEnableKeepAlive(&ac->c);
     }
 
-    if (ngx_http_apikey_redis_builder == NULL) {
-        ngx_http_apikey_redis_builder = ac->c.reader->fn;
-        ngx_http_apikey_redis_checked_builder.freeObject =
-                                     ngx_http_apikey_redis_builder->freeObject;
-    }
-
-    ac->c.reader->fn = &ngx_http_apikey_redis_checked_builder;
+    ac->c.reader->fn = &ngx_http_apikey_redis_builder;
     ac->c.reader->privdata = rc;
 
     c = ngx_get_connection(ac->c.fd, rc->log);
@@ -319,6 +335,34 @@ ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
     }
 
     if (redisAsyncCommandArgv(rc->ac, fn, privdata, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_apikey_redis_arm(rc);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A command already in the protocol's form (RESP), which hiredis copies
+ * as it is: for commands sent by the thousand, where formatting each from
+ * a printf-style format would cost more than the rest of sending it.
+ */
+
+ngx_int_t
+ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len)
+{
+    if (rc->ac == NULL
+        || (rc->ac->c.flags & (REDIS_DISCONNECTING|REDIS_FREEING)))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncFormattedCommand(rc->ac, fn, privdata, (char *) cmd, len)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -710,22 +754,56 @@ static void *
 ngx_http_apikey_redis_create_string(const redisReadTask *task, char *str,
     size_t len)
 {
-    if (ngx_http_apikey_redis_unexpected(task, 0)) {
+    redisReply  *r;
+
+    /* the string right after the value: one piece, one cache line or two */
+
+    r = ngx_http_apikey_redis_value(task, task->type,
+                                    sizeof(redisReply) + len + 1, 0);
+    if (r == NULL) {
         return NULL;
     }
 
-    return ngx_http_apikey_redis_builder->createString(task, str, len);
+    r->str = (char *) (r + 1);
+    r->len = len;
+
+    ngx_memcpy(r->str, str, len);
+    r->str[len] = '\0';
+
+    return r;
 }
 
 
 static void *
 ngx_http_apikey_redis_create_array(const redisReadTask *task, int elements)
 {
-    if (ngx_http_apikey_redis_unexpected(task, elements)) {
+    redisReply  *r;
+
+    if (elements < 0) {
+        return NULL;    /* hiredis asks for a nil instead */
+    }
+
+    r = ngx_http_apikey_redis_value(task, REDIS_REPLY_ARRAY,
+                                    sizeof(redisReply)
+                                    + (size_t) elements * sizeof(redisReply *),
+                                    elements);
+    if (r == NULL) {
         return NULL;
     }
 
-    return ngx_http_apikey_redis_builder->createArray(task, elements);
+    /*
+     * the elements are set as hiredis builds them: only a complete reply
+     * is ever read, so they need no zeroing (nor, for a huge count, the
+     * touch of every page)
+     */
+
+    r->elements = elements;
+
+    if (elements) {
+        r->element = (redisReply **) (r + 1);
+    }
+
+    return r;
 }
 
 
@@ -733,22 +811,172 @@ static void *
 ngx_http_apikey_redis_create_integer(const redisReadTask *task,
     long long value)
 {
-    if (ngx_http_apikey_redis_unexpected(task, 0)) {
+    redisReply  *r;
+
+    r = ngx_http_apikey_redis_value(task, REDIS_REPLY_INTEGER,
+                                    sizeof(redisReply), 0);
+    if (r == NULL) {
         return NULL;
     }
 
-    return ngx_http_apikey_redis_builder->createInteger(task, value);
+    r->integer = value;
+
+    return r;
 }
 
 
 static void *
 ngx_http_apikey_redis_create_nil(const redisReadTask *task)
 {
-    if (ngx_http_apikey_redis_unexpected(task, 0)) {
+    return ngx_http_apikey_redis_value(task, REDIS_REPLY_NIL,
+                                       sizeof(redisReply), 0);
+}
+
+
+/*
+ * A value of type "type" in "size" bytes, the redisReply first, linked
+ * into its array as hiredis's own builder does.  A reply's first value
+ * starts a new reply: the memory of the one before is used again.
+ */
+
+static redisReply *
+ngx_http_apikey_redis_value(const redisReadTask *task, int type, size_t size,
+    int elements)
+{
+    redisReply               *r, *parent;
+    ngx_http_apikey_redis_t  *rc;
+
+    rc = task->privdata;
+
+    if (rc == NULL) {
+        return NULL;    /* the connection is closed */
+    }
+
+    if (ngx_http_apikey_redis_unexpected(task, elements)) {
         return NULL;
     }
 
-    return ngx_http_apikey_redis_builder->createNil(task);
+    if (task->parent == NULL) {
+        ngx_http_apikey_redis_reset(rc);
+    }
+
+    r = ngx_http_apikey_redis_alloc(rc, size);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(r, sizeof(redisReply));
+    r->type = type;
+
+    if (task->parent) {
+        parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+
+    return r;
+}
+
+
+/*
+ * hiredis frees every reply once its callback returned, or when it drops
+ * one half built: the memory is reused by the next reply, or freed with
+ * ngx_http_apikey_redis_cleanup_replies()
+ */
+
+static void
+ngx_http_apikey_redis_free_reply(void *reply)
+{
+}
+
+
+static void *
+ngx_http_apikey_redis_alloc(ngx_http_apikey_redis_t *rc, size_t size)
+{
+    size_t                          n;
+    u_char                         *p;
+    ngx_http_apikey_redis_block_t  *b;
+
+    size = ngx_align(size, NGX_ALIGNMENT);
+
+    b = rc->block;
+
+    if (b && (size_t) (b->end - b->pos) >= size) {
+        p = b->pos;
+        b->pos += size;
+        return p;
+    }
+
+    n = ngx_max(size, NGX_HTTP_APIKEY_REDIS_BLOCK);
+
+    b = ngx_alloc(sizeof(ngx_http_apikey_redis_block_t) + n, rc->log);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (b + 1);
+
+    b->next = NULL;
+    b->pos = p + size;
+    b->end = p + n;
+
+    if (rc->block) {
+        rc->block->next = b;
+
+    } else {
+        rc->blocks = b;
+    }
+
+    rc->block = b;
+
+    return p;
+}
+
+
+/* the first block is kept for the next reply unless it was a large one */
+
+static void
+ngx_http_apikey_redis_reset(ngx_http_apikey_redis_t *rc)
+{
+    ngx_http_apikey_redis_block_t  *b, *next;
+
+    b = rc->blocks;
+
+    if (b == NULL) {
+        return;
+    }
+
+    for (next = b->next; next; next = b->next) {
+        b->next = next->next;
+        ngx_free(next);
+    }
+
+    if ((size_t) (b->end - (u_char *) (b + 1)) > NGX_HTTP_APIKEY_REDIS_BLOCK) {
+        ngx_free(b);
+        rc->blocks = NULL;
+        rc->block = NULL;
+        return;
+    }
+
+    b->pos = (u_char *) (b + 1);
+    rc->block = b;
+}
+
+
+/*
+ * Frees the memory replies were built in; for when the structure goes
+ * away, with its connection closed.
+ */
+
+void
+ngx_http_apikey_redis_cleanup_replies(ngx_http_apikey_redis_t *rc)
+{
+    ngx_http_apikey_redis_reset(rc);
+
+    if (rc->blocks) {
+        ngx_free(rc->blocks);
+        rc->blocks = NULL;
+        rc->block = NULL;
+    }
 }
 
 

@@ -24,6 +24,7 @@
 
 
 typedef struct ngx_http_apikey_redis_s  ngx_http_apikey_redis_t;
+typedef struct ngx_http_apikey_redis_block_s  ngx_http_apikey_redis_block_t;
 
 typedef void (*ngx_http_apikey_redis_handler_pt)(ngx_http_apikey_redis_t *rc);
 
@@ -41,7 +42,9 @@ typedef void (*ngx_http_apikey_redis_handler_pt)(ngx_http_apikey_redis_t *rc);
  * callback; neither may connect again directly (use a timer).
  *
  * Reply callbacks get a NULL reply when the connection goes away with
- * commands still pending; they must then only forget their request.
+ * commands still pending; they must then only forget their request.  A
+ * reply lives until its callback returns, not longer: it is built in
+ * memory of the structure's own, reused for the next one.
  */
 
 struct ngx_http_apikey_redis_s {
@@ -69,6 +72,10 @@ struct ngx_http_apikey_redis_s {
 
     u_char                            error[NGX_HTTP_APIKEY_REDIS_ERRLEN];
 
+    /* where replies are built, see ngx_http_apikey_redis_alloc() */
+    ngx_http_apikey_redis_block_t    *blocks;
+    ngx_http_apikey_redis_block_t    *block;      /* the one in use */
+
     unsigned                          is_ready:1;
     unsigned                          broken:1;   /* event (de)registration
                                                      failed */
@@ -78,6 +85,7 @@ struct ngx_http_apikey_redis_s {
 /* ngx_http_apikey_redis.c */
 ngx_int_t ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_close(ngx_http_apikey_redis_t *rc);
+void ngx_http_apikey_redis_cleanup_replies(ngx_http_apikey_redis_t *rc);
 ngx_int_t ngx_http_apikey_redis_command(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, const char *format, ...);
 ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
@@ -85,6 +93,8 @@ ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
 ngx_int_t ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, int argc, const char **argv,
     const size_t *argvlen);
+ngx_int_t ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
 
 

@@ -399,7 +399,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    zone->sh->generation++;
+    (void) ngx_http_apikey_new_generation_locked(zone);
 
     for (p = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1; /* void */ ;
          p += size)
@@ -428,11 +428,15 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
         nkeys++;
     }
 
-    bucket = 0;
+    if (ngx_http_apikey_stale_locked(zone)) {
+        bucket = 0;
 
-    while (bucket <= zone->sh->mask) {
-        (void) ngx_http_apikey_sweep_locked(zone, &bucket, 65536,
-                                            zone->sh->generation);
+        while (bucket <= zone->sh->mask) {
+            (void) ngx_http_apikey_sweep_locked(zone, &bucket, 65536,
+                                                zone->sh->generation);
+        }
+
+        ngx_http_apikey_swept_locked(zone, log);
     }
 
     zone->sh->loaded = 1;

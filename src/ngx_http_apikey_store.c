@@ -5,6 +5,14 @@
  * slab-allocated nodes, and the generations that let a full re-sync build
  * the next set beside the one being served.
  *
+ * A full load starts a generation; every node it finds in Redis is stamped
+ * with it (or staged with it, then promoted), and a sweep then removes the
+ * nodes of older generations: keys gone from Redis, and staged nodes a dead
+ * syncing worker left.  sh->stale and sh->nstaged count those nodes at all
+ * times, so that the sweep, a walk of every bucket, is skipped when there
+ * is nothing for it to find.  Every change of a node's kind or generation
+ * goes through this file and keeps them exact.
+ *
  * Every function named *_locked expects the zone's slab mutex held.
  */
 
@@ -190,7 +198,10 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
         && ngx_http_apikey_record_size(&live->record) == size
         && ngx_memcmp(&live->record, rec, size) == 0)
     {
-        live->generation = generation;
+        if (live->generation != generation) {
+            live->generation = generation;
+            zone->sh->stale--;
+        }
 
         if (staged_link) {
             ngx_http_apikey_free_node_locked(zone, staged_link);
@@ -210,6 +221,7 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
         node->flags = NGX_HTTP_APIKEY_NODE_STAGED;
 
         if (staged_link) {
+            /* one staged node for another: nstaged stays */
             node->next = (*staged_link)->next;
             ngx_slab_free_locked(zone->shpool, *staged_link);
             *staged_link = node;
@@ -219,6 +231,7 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
         link = ngx_http_apikey_bucket(zone, rec->digest);
         node->next = *link;
         *link = node;
+        zone->sh->nstaged++;
 
         return NGX_OK;
     }
@@ -236,6 +249,10 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
     }
 
     if (live) {
+        if (live->generation != generation) {
+            zone->sh->stale--;
+        }
+
         ngx_http_apikey_copy_counters(node, live);
         node->next = live->next;
         ngx_slab_free_locked(zone->shpool, live);
@@ -288,6 +305,10 @@ ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
     }
 
     if (live) {
+        if (live->generation != zone->sh->generation) {
+            zone->sh->stale--;
+        }
+
         ngx_http_apikey_copy_counters(staged, live);
         *live_link = live->next;
         ngx_slab_free_locked(zone->shpool, live);
@@ -297,6 +318,12 @@ ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
     }
 
     staged->flags &= ~NGX_HTTP_APIKEY_NODE_STAGED;
+    zone->sh->nstaged--;
+
+    if (staged->generation != zone->sh->generation) {
+        zone->sh->stale++;      /* staged by a load since superseded */
+    }
+
     zone->sh->version++;
 
     return NGX_OK;
@@ -328,6 +355,34 @@ ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
     }
 
     return deleted ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Starts a generation: the live nodes are all stale until a load stamps
+ * them.  Every full load (sync, preload, snapshot) starts here.
+ */
+
+uint32_t
+ngx_http_apikey_new_generation_locked(ngx_http_apikey_zone_t *zone)
+{
+    zone->sh->generation++;
+    zone->sh->stale = zone->sh->nkeys;
+
+    return zone->sh->generation;
+}
+
+
+/*
+ * How many nodes a sweep for the current generation may remove (staged
+ * nodes of the current generation, which a sweep keeps, are counted too):
+ * 0 when a sweep would find nothing.
+ */
+
+ngx_uint_t
+ngx_http_apikey_stale_locked(ngx_http_apikey_zone_t *zone)
+{
+    return zone->sh->stale + zone->sh->nstaged;
 }
 
 
@@ -365,6 +420,92 @@ ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
 
     return removed;
 }
+
+
+/*
+ * After a sweep of every bucket for the current generation, with no staged
+ * node of that generation left: nothing stale remains, whatever the counts
+ * say.  Counts that disagree (a bug, or a writer killed in the middle of a
+ * change) are said and set right, so that later loads skip no sweep they
+ * need; test builds stop instead, so that the suite sees it.
+ */
+
+void
+ngx_http_apikey_swept_locked(ngx_http_apikey_zone_t *zone, ngx_log_t *log)
+{
+    ngx_http_apikey_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    if (sh->stale == 0 && sh->nstaged == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "apikey zone \"%V\": %ui stale and %ui staged nodes "
+                  "counted after a full sweep, set to 0",
+                  &zone->name, sh->stale, sh->nstaged);
+
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_abort();
+#endif
+
+    sh->stale = 0;
+    sh->nstaged = 0;
+}
+
+
+#if (NGX_HTTP_APIKEY_TEST)
+
+/*
+ * Test builds only: counts every node and stops the worker where the
+ * counts kept along the way differ, so that the suite finds a skipped
+ * sweep that was needed before it shows as a key that should be gone.
+ */
+
+void
+ngx_http_apikey_check_locked(ngx_http_apikey_zone_t *zone, ngx_log_t *log)
+{
+    ngx_uint_t                i, live, stale, staged;
+    ngx_http_apikey_node_t   *node;
+    ngx_http_apikey_shctx_t  *sh;
+
+    sh = zone->sh;
+
+    live = 0;
+    stale = 0;
+    staged = 0;
+
+    for (i = 0; i <= sh->mask; i++) {
+        for (node = sh->buckets[i]; node; node = node->next) {
+
+            if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+                staged++;
+                continue;
+            }
+
+            live++;
+
+            if (node->generation != sh->generation) {
+                stale++;
+            }
+        }
+    }
+
+    if (live == sh->nkeys && stale == sh->stale && staged == sh->nstaged) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "apikey zone \"%V\": counted %ui live, %ui stale, "
+                  "%ui staged nodes, found %ui, %ui, %ui",
+                  &zone->name, sh->nkeys, sh->stale, sh->nstaged,
+                  live, stale, staged);
+
+    ngx_abort();
+}
+
+#endif
 
 
 void
@@ -408,9 +549,16 @@ ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
     node = *link;
     *link = node->next;
 
-    if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)) {
+    if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+        zone->sh->nstaged--;
+
+    } else {
         zone->sh->nkeys--;
         zone->sh->version++;
+
+        if (node->generation != zone->sh->generation) {
+            zone->sh->stale--;
+        }
     }
 
     ngx_slab_free_locked(zone->shpool, node);

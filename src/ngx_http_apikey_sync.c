@@ -16,6 +16,11 @@
  * and makes them visible only once the whole set was read, so requests are
  * always decided from a complete set.  Events and load replies arrive in
  * order on the one command connection and are applied in that order.
+ *
+ * The end of a load (staged records promoted, keys gone from Redis swept)
+ * runs in small steps from the event loop, and the sweep only when the
+ * zone counts something for it to find: the syncing worker also serves
+ * requests.
  */
 
 
@@ -46,9 +51,27 @@
 #define NGX_HTTP_APIKEY_SYNC_BATCH            1000
 #define NGX_HTTP_APIKEY_SYNC_BATCH_SIZE       (1024 * 1024)
 
-/* digests promoted or discarded, and buckets swept, per lock hold */
+/* staged digests discarded per lock hold */
 #define NGX_HTTP_APIKEY_SYNC_CHUNK            1000
+
+/*
+ * staged digests are kept in blocks of this many, never moved: an array
+ * that doubled would copy megabytes at once in the middle of a load
+ */
+#define NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK     2048
+
+/*
+ * staged digests promoted, and buckets swept, per step of the end of a
+ * load: one step per turn of the event loop, each well under a millisecond
+ * even with the nodes out of the cache
+ */
+#define NGX_HTTP_APIKEY_SYNC_PROMOTE          256
 #define NGX_HTTP_APIKEY_SYNC_SWEEP            4096
+
+#if (NGX_HTTP_APIKEY_TEST)
+/* the id of a record that makes a re-sync stop before its end, see below */
+#define NGX_HTTP_APIKEY_SYNC_TEST_HOLD        "apikey-test-hold"
+#endif
 
 /* HGETALL elements (names and values) beyond which a hash is broken */
 #define NGX_HTTP_APIKEY_SYNC_MAX_FIELDS       256
@@ -79,6 +102,8 @@ typedef struct {
     ngx_event_t                   tick;
     ngx_event_t                   reconnect;
     ngx_event_t                   resync;
+    ngx_event_t                   finish;       /* the next step of the end
+                                                   of a load, posted */
 
     ngx_http_apikey_redis_t       sub;
     ngx_http_apikey_redis_t       cmd;
@@ -87,11 +112,14 @@ typedef struct {
     ngx_str_t                     match;        /* <prefix>key:*, escaped */
     ngx_str_t                     key_prefix;   /* <prefix>key: */
     u_char                       *key_name;     /* key_prefix, 64 hex */
+    ngx_str_t                     hgetall;      /* HGETALL key_name, RESP */
 
     ngx_array_t                   pending;      /* ngx_http_apikey_sync_cmd_t */
     ngx_uint_t                    pending_head;
 
-    ngx_array_t                   staged;       /* of digests */
+    ngx_array_t                   staged;       /* of u_char *: blocks of
+                                                   staged digests, kept */
+    ngx_uint_t                    nstaged;      /* digests in them */
     ngx_str_t                    *fields;
     ngx_http_apikey_record_t     *rec;
     size_t                        rec_max;
@@ -108,6 +136,8 @@ typedef struct {
     unsigned                      subscribed:1;
     unsigned                      initial:1;    /* load once connected */
     unsigned                      announce:1;   /* log when loaded */
+    unsigned                      must_sweep:1; /* sweep all once: just took
+                                                   the sync over */
 
     /* the full load in progress */
     unsigned                      loading:1;
@@ -115,6 +145,13 @@ typedef struct {
     unsigned                      first:1;      /* puts are live */
     unsigned                      full:1;       /* the zone overflowed */
     unsigned                      scan_done:1;
+    unsigned                      finishing:1;  /* all read: promoting, then
+                                                   sweeping */
+    unsigned                      sweeping:1;
+    unsigned                      sweep_all:1;  /* whatever the counts say */
+#if (NGX_HTTP_APIKEY_TEST)
+    unsigned                      test_hold:1;  /* see finish_load */
+#endif
 
     ngx_uint_t                    load;         /* its number */
     uint32_t                      generation;
@@ -123,6 +160,9 @@ typedef struct {
     ngx_uint_t                    keys;         /* names SCAN returned */
     ngx_uint_t                    changed;
     ngx_uint_t                    skipped;
+    ngx_uint_t                    removed;
+    ngx_uint_t                    promoted;     /* of staged */
+    ngx_uint_t                    bucket;       /* the sweep's next one */
     ngx_msec_t                    start;
 } ngx_http_apikey_sync_t;
 
@@ -147,7 +187,11 @@ static void ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s,
 static void ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
     void *privdata);
 static ngx_int_t ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, u_char *digest, const char *format, ...);
+    ngx_uint_t kind, const char *format, ...);
+static ngx_int_t ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s,
+    ngx_uint_t kind, u_char *digest, u_char *hex);
+static ngx_http_apikey_sync_cmd_t *ngx_http_apikey_sync_pending(
+    ngx_http_apikey_sync_t *s, ngx_uint_t kind);
 static void ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s,
     redisReply *reply);
@@ -156,15 +200,22 @@ static void ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
 static void ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
     ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply);
 static ngx_int_t ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s,
-    u_char *digest, redisReply *reply, size_t *size);
+    u_char *digest, redisReply *reply, ngx_http_apikey_record_t *rec,
+    size_t *size);
 static ngx_int_t ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_finish_handler(ngx_event_t *ev);
+static void ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_superseded(ngx_http_apikey_sync_t *s);
 static ngx_uint_t ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
     ngx_uint_t discard);
 static void ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s);
+static u_char *ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s);
+static u_char *ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s,
+    ngx_uint_t i);
 static u_char *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
     u_char *digest);
 
@@ -221,15 +272,35 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
 
     ngx_sprintf(s->channel.data, "%Vevents", prefix);
 
+    /*
+     * "HGETALL <prefix>key:<digest>" in RESP, sent for every key of a load
+     * with only the digest's 64 characters changed; the name in it is
+     * key_name, also used to name a key in logs
+     */
+
     s->key_prefix.len = prefix->len + sizeof("key:") - 1;
-    s->key_name = ngx_pnalloc(pool, s->key_prefix.len
-                                    + NGX_HTTP_APIKEY_HEX_LEN);
-    if (s->key_name == NULL) {
+    len = s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN;
+
+    s->hgetall.data = ngx_pnalloc(pool, sizeof("*2" CRLF "$7" CRLF "HGETALL"
+                                               CRLF "$" CRLF CRLF) - 1
+                                        + NGX_SIZE_T_LEN + len);
+    if (s->hgetall.data == NULL) {
         goto failed;
     }
 
-    ngx_sprintf(s->key_name, "%Vkey:", prefix);
-    s->key_prefix.data = s->key_name;
+    p = ngx_sprintf(s->hgetall.data, "*2" CRLF "$7" CRLF "HGETALL" CRLF
+                    "$%uz" CRLF, len);
+
+    s->key_name = p;
+    s->key_prefix.data = p;
+
+    p = ngx_sprintf(p, "%Vkey:", prefix);
+    ngx_memset(p, '0', NGX_HTTP_APIKEY_HEX_LEN);
+    p += NGX_HTTP_APIKEY_HEX_LEN;
+    *p++ = CR;
+    *p++ = LF;
+
+    s->hgetall.len = p - s->hgetall.data;
 
     /* the SCAN pattern: the prefix with its glob characters escaped */
 
@@ -273,7 +344,7 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
     if (ngx_array_init(&s->pending, pool, 256,
                        sizeof(ngx_http_apikey_sync_cmd_t))
         != NGX_OK
-        || ngx_array_init(&s->staged, pool, 256, NGX_HTTP_APIKEY_DIGEST_LEN)
+        || ngx_array_init(&s->staged, pool, 64, sizeof(u_char *))
            != NGX_OK)
     {
         goto failed;
@@ -306,6 +377,10 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
     s->resync.log = cycle->log;
     s->resync.cancelable = 1;
 
+    s->finish.handler = ngx_http_apikey_sync_finish_handler;
+    s->finish.data = s;
+    s->finish.log = cycle->log;
+
     ngx_http_apikey_sync = s;
 
     /* the first tick as soon as the loop runs: a fresh start has no owner */
@@ -333,6 +408,25 @@ ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_apikey_sync_release(s);
+
+    /* whether it synced or not, nothing may point into s after this */
+
+    if (s->finish.posted) {
+        ngx_delete_posted_event(&s->finish);
+    }
+
+    if (s->reconnect.timer_set) {
+        ngx_del_timer(&s->reconnect);
+    }
+
+    if (s->resync.timer_set) {
+        ngx_del_timer(&s->resync);
+    }
+
+    ngx_http_apikey_redis_close(&s->sub);
+    ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_cleanup_replies(&s->sub);
+    ngx_http_apikey_redis_cleanup_replies(&s->cmd);
 
     ngx_http_apikey_sync = NULL;
 
@@ -413,6 +507,7 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
 
         if (!s->owner) {
             s->owner = 1;
+            s->must_sweep = 1;
             ngx_http_apikey_sync_connect(s);
         }
 
@@ -442,7 +537,13 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
                                    "apikey: taking the sync");
                 }
 
+                /*
+                 * whoever synced may have died in the middle of a change
+                 * of the zone: the first load walks every bucket
+                 */
+
                 s->owner = 1;
+                s->must_sweep = 1;
                 ngx_http_apikey_sync_connect(s);
             }
         }
@@ -790,10 +891,8 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
                    "apikey: event: %*s", payload->len, payload->str);
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                  "HGETALL %b",
-                                  ngx_http_apikey_sync_key_name(s, digest),
-                                  s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN)
+    if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
+                                     (u_char *) payload->str)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -821,26 +920,13 @@ invalid:
 
 static ngx_int_t
 ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
-    u_char *digest, const char *format, ...)
+    const char *format, ...)
 {
-    va_list                      args;
-    ngx_int_t                    rv;
-    ngx_http_apikey_sync_cmd_t  *cmd;
+    va_list    args;
+    ngx_int_t  rv;
 
-    if (s->cmd.ac == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cmd = ngx_array_push(&s->pending);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmd->kind = kind;
-    cmd->load = s->load;
-
-    if (digest) {
-        ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    if (ngx_http_apikey_sync_pending(s, kind) == NULL) {
+        return s->cmd.ac ? NGX_ERROR : NGX_DECLINED;
     }
 
     va_start(args, format);
@@ -854,6 +940,62 @@ ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     }
 
     return rv;
+}
+
+
+/*
+ * HGETALL of a key, as ngx_http_apikey_sync_send() would send it, from
+ * the prepared command with the key's 64 hex digits put in: a load sends
+ * one per key, so it is not formatted anew each time.
+ */
+
+static ngx_int_t
+ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
+    u_char *digest, u_char *hex)
+{
+    ngx_int_t                    rv;
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    cmd = ngx_http_apikey_sync_pending(s, kind);
+    if (cmd == NULL) {
+        return s->cmd.ac ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
+
+    rv = ngx_http_apikey_redis_formatted(&s->cmd,
+                                         ngx_http_apikey_sync_cmd_handler, s,
+                                         s->hgetall.data, s->hgetall.len);
+
+    if (rv != NGX_OK) {
+        s->pending.nelts--;
+    }
+
+    return rv;
+}
+
+
+/* the record of a command about to be sent; NULL: none can be sent */
+
+static ngx_http_apikey_sync_cmd_t *
+ngx_http_apikey_sync_pending(ngx_http_apikey_sync_t *s, ngx_uint_t kind)
+{
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    if (s->cmd.ac == NULL) {
+        return NULL;
+    }
+
+    cmd = ngx_array_push(&s->pending);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    cmd->kind = kind;
+    cmd->load = s->load;
+
+    return cmd;
 }
 
 
@@ -936,15 +1078,24 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     s->again = 0;
     s->full = 0;
     s->scan_done = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
+    s->sweep_all = s->must_sweep;
+#if (NGX_HTTP_APIKEY_TEST)
+    s->test_hold = 0;
+#endif
     s->load++;
     s->scans = 0;
     s->outstanding = 0;
     s->keys = 0;
     s->changed = 0;
     s->skipped = 0;
+    s->removed = 0;
+    s->promoted = 0;
+    s->bucket = 0;
     s->batch_used = 0;
     s->batch_n = 0;
-    s->staged.nelts = 0;
+    s->nstaged = 0;
     s->start = ngx_current_msec;
 
     ngx_shmtx_lock(&s->zone->shpool->mutex);
@@ -957,7 +1108,7 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     }
 
     s->first = !sh->loaded;
-    s->generation = ++sh->generation;
+    s->generation = ngx_http_apikey_new_generation_locked(s->zone);
 
     ngx_shmtx_unlock(&s->zone->shpool->mutex);
 
@@ -967,7 +1118,7 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
                    "apikey: %s load, generation %uD",
                    s->first ? "first" : "full", s->generation);
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN, NULL,
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
                                   "SCAN 0 MATCH %b COUNT "
                                   NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
                                   s->match.data, s->match.len)
@@ -1040,8 +1191,9 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
             continue;   /* only counted, for the log */
         }
 
-        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
-                                      "HGETALL %b", key->str, key->len)
+        if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
+                                         (u_char *) key->str
+                                         + s->key_prefix.len)
             != NGX_OK)
         {
             ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -1070,7 +1222,7 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
 
     /* the next SCAN goes behind the HGETALLs: the pipeline stays full */
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN, NULL,
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
                                   "SCAN %b MATCH %b COUNT "
                                   NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
                                   cursor->str, cursor->len,
@@ -1087,37 +1239,40 @@ ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
     ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply)
 {
     size_t      size;
-    ngx_int_t   rc;
     u_char     *p;
+    ngx_int_t   rc;
 
     s->outstanding--;
 
+    /* the record is parsed straight into the batch, where it waits */
+
+    if (!s->full
+        && s->batch_used + sizeof(size_t) + s->rec_max
+           > NGX_HTTP_APIKEY_SYNC_BATCH_SIZE
+        && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
+    {
+        return;
+    }
+
     if (!s->full) {
-        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, &size);
+        p = s->batch + s->batch_used;
+
+        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply,
+                                        (ngx_http_apikey_record_t *)
+                                            (p + sizeof(size_t)),
+                                        &size);
 
         if (rc == NGX_OK) {
-            if (s->batch_used + sizeof(size_t) + size
-                > NGX_HTTP_APIKEY_SYNC_BATCH_SIZE
+            *(size_t *) p = size;
+
+            s->batch_used += ngx_align(sizeof(size_t) + size,
+                                       sizeof(size_t));
+            s->batch_n++;
+
+            if (s->batch_n >= NGX_HTTP_APIKEY_SYNC_BATCH
                 && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
             {
                 return;
-            }
-
-            if (!s->full) {
-                p = s->batch + s->batch_used;
-
-                *(size_t *) p = size;
-                ngx_memcpy(p + sizeof(size_t), s->rec, size);
-
-                s->batch_used += ngx_align(sizeof(size_t) + size,
-                                           sizeof(size_t));
-                s->batch_n++;
-
-                if (s->batch_n >= NGX_HTTP_APIKEY_SYNC_BATCH
-                    && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
-                {
-                    return;
-                }
             }
 
         } else if (rc == NGX_ERROR) {
@@ -1150,7 +1305,7 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
         return;
     }
 
-    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, &size);
+    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, s->rec, &size);
 
     put = NGX_DECLINED;
 
@@ -1167,6 +1322,10 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
     } else {
         (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
     }
+
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_http_apikey_check_locked(zone, s->log);
+#endif
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1189,14 +1348,14 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
 
 /*
- * An HGETALL reply as the record parser wants it: NGX_OK with s->rec and
- * *size filled, NGX_DECLINED when there is no such key, NGX_ERROR when the
- * hash is broken (logged).
+ * An HGETALL reply as the record parser wants it: NGX_OK with rec (room
+ * for s->rec_max bytes) and *size filled, NGX_DECLINED when there is no
+ * such key, NGX_ERROR when the hash is broken (logged).
  */
 
 static ngx_int_t
 ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
-    redisReply *reply, size_t *size)
+    redisReply *reply, ngx_http_apikey_record_t *rec, size_t *size)
 {
     ngx_uint_t   i;
     redisReply  *e;
@@ -1216,7 +1375,7 @@ ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
         }
 
         return ngx_http_apikey_parse_record(s->log, digest, s->fields,
-                                            reply->elements, s->rec, size);
+                                            reply->elements, rec, size);
     }
 
 broken:
@@ -1279,11 +1438,22 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
             break;
         }
 
+#if (NGX_HTTP_APIKEY_TEST)
+        if (rec->id_len == sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1
+            && ngx_memcmp(ngx_http_apikey_record_id(rec),
+                          NGX_HTTP_APIKEY_SYNC_TEST_HOLD,
+                          sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1)
+               == 0)
+        {
+            s->test_hold = 1;
+        }
+#endif
+
         if (rc == NGX_OK) {
             s->changed++;
 
             if (!s->first) {
-                d = ngx_array_push(&s->staged);
+                d = ngx_http_apikey_sync_stage(s);
                 if (d == NULL) {
                     /* keep it from being promoted half-way: treat as full */
                     (void) ngx_http_apikey_delete_locked(zone, rec->digest, 1);
@@ -1299,6 +1469,10 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
     if (s->full && s->first) {
         ngx_http_apikey_wipe_locked(zone);
     }
+
+#if (NGX_HTTP_APIKEY_TEST)
+    ngx_http_apikey_check_locked(zone, s->log);
+#endif
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1320,9 +1494,6 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
 static void
 ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
 {
-    u_char                   *d;
-    ngx_uint_t                i, n, cursor, removed;
-    ngx_msec_t                ms;
     ngx_http_apikey_zone_t   *zone;
     ngx_http_apikey_shctx_t  *sh;
 
@@ -1357,57 +1528,180 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
         return;
     }
 
-    /* a re-sync: the changed records become visible, chunk by chunk */
+#if (NGX_HTTP_APIKEY_TEST)
 
-    d = s->staged.elts;
+    /*
+     * Test builds only: a re-sync that read a record with the id
+     * NGX_HTTP_APIKEY_SYNC_TEST_HOLD stops here with its changes staged,
+     * and so stays until its worker is killed, as if it had died right
+     * now (see t/006-processes.t); the first load of a worker that took
+     * the sync over never stops.
+     */
 
-    for (i = 0; i < s->staged.nelts; /* void */) {
-        n = ngx_min(s->staged.nelts - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
+    if (s->test_hold && !s->first && !s->sweep_all) {
+        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                      "apikey: test: full load held with %ui records staged",
+                      s->nstaged);
+        return;
+    }
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+#endif
 
-        if (sh->generation != s->generation) {
-            goto superseded;
-        }
+    /*
+     * Everything was read.  The changed records become visible, then what
+     * Redis no longer has goes: a step at a time, each under one lock hold
+     * and each in its own turn of the event loop, so that the requests
+     * this worker serves meanwhile wait for one step at most.  The load is
+     * still "loading" until the last step: a "*" meanwhile sets s->again.
+     */
+
+    s->finishing = 1;
+    s->sweeping = 0;
+    s->promoted = 0;
+    s->bucket = 0;
+
+    ngx_http_apikey_sync_finish_step(s);
+}
+
+
+static void
+ngx_http_apikey_sync_finish_handler(ngx_event_t *ev)
+{
+    ngx_http_apikey_sync_t  *s;
+
+    s = ev->data;
+
+    if (!s->loading || !s->finishing || !ngx_http_apikey_sync_owned(s)) {
+        return;
+    }
+
+    ngx_http_apikey_sync_finish_step(s);
+}
+
+
+/*
+ * One step: up to NGX_HTTP_APIKEY_SYNC_PROMOTE staged records promoted, or
+ * NGX_HTTP_APIKEY_SYNC_SWEEP buckets swept.  The sweep is skipped, or cut
+ * short, once the zone counts nothing a sweep could remove: an unchanged
+ * set of keys costs no walk of the buckets at all.
+ */
+
+static void
+ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
+{
+    ngx_uint_t                n;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = s->zone;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->generation != s->generation) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_apikey_sync_superseded(s);
+        return;
+    }
+
+    if (!s->sweeping) {
+        n = ngx_min(s->nstaged - s->promoted, NGX_HTTP_APIKEY_SYNC_PROMOTE);
 
         while (n--) {
             (void) ngx_http_apikey_promote_locked(zone,
-                                          d + i * NGX_HTTP_APIKEY_DIGEST_LEN);
-            i++;
+                                ngx_http_apikey_sync_staged(s, s->promoted));
+            s->promoted++;
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        if (s->promoted < s->nstaged) {
+            goto next;
+        }
+
+#if (NGX_HTTP_APIKEY_TEST)
+        ngx_http_apikey_check_locked(zone, s->log);
+#endif
+
+        /*
+         * every staged record of this load is live now: a staged node
+         * left is a dead worker's, and a live node of an older generation
+         * is a key Redis no longer has (or one whose record broke)
+         */
+
+        s->nstaged = 0;
+        s->promoted = 0;
+        s->sweeping = 1;
+
+        if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
+            goto done;
+        }
+
+        goto next;
     }
 
-    s->staged.nelts = 0;
+    s->removed += ngx_http_apikey_sweep_locked(zone, &s->bucket,
+                                               NGX_HTTP_APIKEY_SYNC_SWEEP,
+                                               s->generation);
 
-    /* then what Redis no longer has goes */
-
-    cursor = 0;
-    removed = 0;
-
-    for ( ;; ) {
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        if (sh->generation != s->generation) {
-            goto superseded;
-        }
-
-        if (cursor > sh->mask) {
-            if (s->first) {
-                sh->loaded = 1;
-            }
-
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            break;
-        }
-
-        removed += ngx_http_apikey_sweep_locked(zone, &cursor,
-                                                NGX_HTTP_APIKEY_SYNC_SWEEP,
-                                                s->generation);
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (s->bucket > sh->mask) {
+        ngx_http_apikey_swept_locked(zone, s->log);
+        s->must_sweep = 0;
+        goto done;
     }
+
+    if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
+        goto done;
+    }
+
+next:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /*
+     * ngx_posted_next_events: after the events that are ready now, and the
+     * next epoll pass (ngx_posted_events would run it in this very pass
+     * again and again)
+     */
+
+    ngx_post_event(&s->finish, &ngx_posted_next_events);
+
+    return;
+
+done:
+
+#if (NGX_HTTP_APIKEY_TEST)
+
+    /* whatever the sweep skipped, nothing stale or staged may be left */
+
+    ngx_http_apikey_check_locked(zone, s->log);
+
+    if (sh->stale || sh->nstaged) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, 0,
+                      "apikey: a full load ended with %ui stale and %ui "
+                      "staged nodes", sh->stale, sh->nstaged);
+        ngx_abort();
+    }
+
+#endif
+
+    if (s->first) {
+        sh->loaded = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_apikey_sync_finished(s);
+}
+
+
+static void
+ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
+{
+    ngx_msec_t                ms;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = s->zone;
+    sh = zone->sh;
 
     ms = ngx_current_msec - s->start;
 
@@ -1426,7 +1720,7 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
         ngx_log_error(NGX_LOG_INFO, s->log, 0,
                       "apikey: full sync of %ui keys in %M ms: "
                       "%ui changed, %ui removed, %ui skipped",
-                      sh->nkeys, ms, s->changed, removed, s->skipped);
+                      sh->nkeys, ms, s->changed, s->removed, s->skipped);
     }
 
     s->announce = 0;
@@ -1439,14 +1733,6 @@ ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
     }
 
     ngx_http_apikey_sync_end_load(s);
-
-    return;
-
-superseded:
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_http_apikey_sync_superseded(s);
 }
 
 
@@ -1505,7 +1791,10 @@ ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s)
     sh = s->zone->sh;
 
     s->loading = 0;
-    s->staged.nelts = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
+    s->nstaged = 0;
+    s->promoted = 0;
     s->batch_used = 0;
     s->batch_n = 0;
 
@@ -1533,8 +1822,18 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: load abandoned, %ui staged", s->staged.nelts);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "apikey: load abandoned, %ui staged, %ui promoted",
+                   s->nstaged, s->promoted);
+
+    if (s->finish.posted) {
+        ngx_delete_posted_event(&s->finish);
+    }
+
+    /*
+     * what was promoted stays (each record is one Redis had), the rest of
+     * what was staged goes: the next full load completes the set
+     */
 
     if (discard && !s->first
         && (ngx_pid_t) s->zone->sh->owner == ngx_pid)
@@ -1544,8 +1843,11 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
 
     s->loading = 0;
     s->again = 0;
+    s->finishing = 0;
+    s->sweeping = 0;
     s->load++;
-    s->staged.nelts = 0;
+    s->nstaged = 0;
+    s->promoted = 0;
     s->batch_used = 0;
     s->batch_n = 0;
 }
@@ -1554,21 +1856,21 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
 static void
 ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
 {
-    u_char                  *d;
     ngx_uint_t               i, n;
     ngx_http_apikey_zone_t  *zone;
 
     zone = s->zone;
-    d = s->staged.elts;
 
-    for (i = 0; i < s->staged.nelts; /* void */) {
-        n = ngx_min(s->staged.nelts - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
+    /* those already promoted are live, and not this load's to take back */
+
+    for (i = s->promoted; i < s->nstaged; /* void */) {
+        n = ngx_min(s->nstaged - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         while (n--) {
             (void) ngx_http_apikey_delete_locked(zone,
-                                          d + i * NGX_HTTP_APIKEY_DIGEST_LEN,
+                                          ngx_http_apikey_sync_staged(s, i),
                                           1);
             i++;
         }
@@ -1576,7 +1878,45 @@ ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
-    s->staged.nelts = 0;
+    s->nstaged = 0;
+}
+
+
+/* room for one more staged digest; NULL: out of memory */
+
+static u_char *
+ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s)
+{
+    u_char  **block;
+
+    if (s->nstaged == s->staged.nelts * NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK) {
+        block = ngx_array_push(&s->staged);
+        if (block == NULL) {
+            return NULL;
+        }
+
+        *block = ngx_palloc(s->pool, NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK
+                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
+        if (*block == NULL) {
+            s->staged.nelts--;
+            return NULL;
+        }
+    }
+
+    return ngx_http_apikey_sync_staged(s, s->nstaged++);
+}
+
+
+static u_char *
+ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s, ngx_uint_t i)
+{
+    u_char  **blocks;
+
+    blocks = s->staged.elts;
+
+    return blocks[i / NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK]
+           + (i % NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK)
+             * NGX_HTTP_APIKEY_DIGEST_LEN;
 }
 
 

@@ -56,6 +56,38 @@ our $BULK_INIT = q{
     select(undef, undef, undef, 1);
 };
 
+# Records of keys nobody holds, "apikey:key:<i in 64 hex digits>" for i
+# from ARGV[1] to ARGV[2], named ARGV[3]; or deleted with ARGV[3] = "".
+our $BULK = q{
+    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local k = 'apikey:key:' .. string.format('%064x', i)
+        if ARGV[3] == '' then
+            redis.call('DEL', k)
+        else
+            redis.call('HSET', k, 'id', 'bulk-' .. i, 'access', 'full',
+                       'name', ARGV[3])
+        end
+    end
+    return 1
+};
+
+# 3000 more keys; then one re-sync finds 2001 of the keys changed (many
+# steps of promotion) and 1001 deleted (many steps of the sweep)
+our $MANY_INIT = q{
+    ApikeyTest::seed();
+    ApikeyTest::redis('EVAL', $::BULK, 0, 1, 3000, 'one');
+    ApikeyTest::resync();
+};
+
+our $MANY_CHANGES = q{
+    ApikeyTest::redis('EVAL', $::BULK, 0, 1, 1000, '');
+    ApikeyTest::redis('EVAL', $::BULK, 0, 1001, 3000, 'two');
+    ApikeyTest::redis('HSET', 'apikey:key:' . ::d('full'), 'active', '0');
+    ApikeyTest::redis('DEL', 'apikey:key:' . ::d('read'));
+};
+
+our $HOLD = 'apikey:key:' . ('f' x 64);
+
 run_tests();
 
 __DATA__
@@ -230,3 +262,78 @@ GET /api/x
 --- error_code: 200
 --- error_log eval
 [qr/\[error\].*apikey.*redis/i]
+
+
+
+=== TEST 12: "*" removes a key deleted without an event, every other key unchanged
+--- config eval: $::API
+--- request eval
+["GET /api/x",
+ ::redis_url("DEL", "apikey:key:" . ::d("read")),
+ "GET /api/x",
+ ::redis_url("PUBLISH", "apikey:events", "*") . "&sleep=0.3",
+ "GET /api/x", "GET /api/x", "GET /status"]
+--- more_headers eval
+[::k("read"), "", ::k("read"), "", ::k("read"), ::k("full"), ""]
+--- error_code eval
+[200, 200, 200, 200, 401, 200, 200]
+--- response_body_like eval
+["backend", "1", "backend", "1", "Invalid API key", "backend",
+ qr/"keys":9,/]
+
+
+
+=== TEST 13: "*" with thousands of keys changed and deleted: each change and removal applies
+--- init eval: $::MANY_INIT
+--- config eval: $::API
+--- request eval
+["GET /status",
+ ::redis_url("EVAL", $::BULK, 0, 1, 1000, ""),
+ ::redis_url("EVAL", $::BULK, 0, 1001, 3000, "two"),
+ ::redis_url("HSET", "apikey:key:" . ::d("full"), "active", "0"),
+ ::redis_url("DEL", "apikey:key:" . ::d("read")),
+ ::redis_url("PUBLISH", "apikey:events", "*") . "&sleep=0.5",
+ "GET /api/x", "GET /api/x", "GET /api/x", "GET /status"]
+--- more_headers eval
+["", "", "", "", "", "", ::k("full"), ::k("read"), ::k("future"), ""]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 401, 401, 200, 200]
+--- response_body_like eval
+[qr/"keys":3010,/, "", "", "", "", "", "Invalid API key", "Invalid API key",
+ "backend", qr/"keys":2009,.*"state":"synced"/]
+
+
+
+=== TEST 14: ... and the re-sync counts exactly what it changed and removed
+--- init eval: $::MANY_INIT . $::MANY_CHANGES . 'ApikeyTest::resync();'
+--- config eval: $::API
+--- request
+GET /status
+--- response_body_like: "keys":2009,
+--- error_log eval
+[qr/full sync of 2009 keys in \d+ ms: 2001 changed, 1001 removed, 4 skipped/]
+
+
+
+=== TEST 15: a re-sync's changes stay invisible until its end; an event goes first
+The test build holds a re-sync that read the record "apikey-test-hold" at
+its end, before any change becomes visible.
+--- config eval: $::API
+--- request eval
+["GET /api/x",
+ ::redis_url("HSET", "apikey:key:" . ::d("full"), "active", "0"),
+ ::redis_url("HSET", "apikey:key:" . ::d("read"), "access", "full"),
+ ::redis_url("HSET", $::HOLD, "id", "apikey-test-hold", "access", "full"),
+ ::redis_url("PUBLISH", "apikey:events", "*") . "&sleep=0.3",
+ "GET /api/x", "POST /api/x", "GET /status",
+ ::redis_url("PUBLISH", "apikey:events", ::d("full")) . "&sleep=0.1",
+ "GET /api/x", "POST /api/x",
+ ::redis_url("DEL", $::HOLD)]
+--- more_headers eval
+[::k("full"), "", "", "", "", ::k("full"), ::k("read"), "", "", ::k("full"),
+ ::k("read"), ""]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 403, 200, 200, 401, 403, 200]
+--- response_body_like eval
+["backend", "", "", "", "", "backend", "lacks permission",
+ qr/"state":"loading"/, "", "Invalid API key", "lacks permission", ""]

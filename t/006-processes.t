@@ -20,6 +20,21 @@ sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
 sub redis_url { "GET /ctl/redis?" . join('&', map { "a=$_" } @_) }
 
+# Records of keys nobody holds, "apikey:key:<i in 64 hex digits>" for i
+# from ARGV[1] to ARGV[2], named ARGV[3]; or deleted with ARGV[3] = "".
+our $BULK = q{
+    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local k = 'apikey:key:' .. string.format('%064x', i)
+        if ARGV[3] == '' then
+            redis.call('DEL', k)
+        else
+            redis.call('HSET', k, 'id', 'bulk-' .. i, 'access', 'full',
+                       'name', ARGV[3])
+        end
+    end
+    return 1
+};
+
 run_tests();
 
 __DATA__
@@ -62,7 +77,39 @@ select(undef, undef, undef, 1.0);
 
 
 
-=== TEST 3: hourly counters survive a reload
+=== TEST 3: a re-sync whose worker dies before its end leaves nothing staged behind
+--- init
+# The test build holds a re-sync that read the record "apikey-test-hold"
+# at its end, with 3002 records staged: 1000 new keys, 2000 changed, "full"
+# revoked and the hold record.  The new keys are deleted from Redis, then
+# the worker is killed: their staged nodes are the only trace of them, and
+# the next syncing worker must sweep them away (a test build aborts a
+# worker whose load ends with a stale or staged node left).
+ApikeyTest::seed();
+ApikeyTest::redis('EVAL', $::BULK, 0, 1, 3000, 'one');
+ApikeyTest::resync();
+ApikeyTest::redis('EVAL', $::BULK, 0, 1, 2000, 'two');
+ApikeyTest::redis('EVAL', $::BULK, 0, 3001, 4000, 'new');
+ApikeyTest::redis('HSET', 'apikey:key:' . ::d('full'), 'active', '0');
+ApikeyTest::redis('HSET', 'apikey:key:' . ('f' x 64), 'id', 'apikey-test-hold',
+                  'access', 'full');
+ApikeyTest::redis('PUBLISH', 'apikey:events', '*');
+select(undef, undef, undef, 0.5);
+ApikeyTest::redis('EVAL', $::BULK, 0, 3001, 4000, '');
+ApikeyTest::redis('DEL', 'apikey:key:' . ('f' x 64));
+ApikeyTest::kill_sync_worker();
+select(undef, undef, undef, 1.5);
+ApikeyTest::resync();
+--- config eval: $::API
+--- request
+GET /status
+--- response_body_like: "keys":3010,.*"state":"synced"
+--- error_log
+full load held with 3002 records staged
+
+
+
+=== TEST 4: hourly counters survive a reload
 --- config eval: $::API
 --- request eval
 ["GET /api/x", "GET /api/x", "GET /ctl/nginx-signal?sig=HUP&sleep=0.5", "GET /api/x", "GET /api/x"]
@@ -75,7 +122,7 @@ exited on signal
 
 
 
-=== TEST 4: limit N, two workers, many concurrent requests: exactly N pass
+=== TEST 5: limit N, two workers, many concurrent requests: exactly N pass
 --- init
 ApikeyTest::seed(keys => [[ApikeyTest::make_key("FiFtY000000000000000000000000050"),
     id => 'k-fifty', access => 'full', limit => '50']]);

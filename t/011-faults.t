@@ -20,6 +20,11 @@ _EOC_
 
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
 
+# the fake Redis servers' ports: the suite's Redis port + 2 and + 3, so
+# that suites run side by side on other ports do not meet
+$ENV{TEST_NGINX_FAKE_REDIS_PORT} ||= ($ENV{TEST_NGINX_REDIS_PORT} || 16380) + 2;
+$ENV{TEST_NGINX_FAKE_REDIS_PORT2} ||= $ENV{TEST_NGINX_FAKE_REDIS_PORT} + 1;
+
 # the read key is revoked (and the nginx knows it) before any fault
 our $INIT = q{
     ApikeyTest::seed();
@@ -137,10 +142,10 @@ exited on signal
 --- init: 1
 --- http_config
     apikey_zone keys:4m;
-    apikey_redis 127.0.0.1:16382;
+    apikey_redis 127.0.0.1:$TEST_NGINX_FAKE_REDIS_PORT;
 --- config eval: $::API
 --- request eval
-["GET /ctl/fake-redis-start?port=16382&mode=garbage&sleep=1.5",
+["GET /ctl/fake-redis-start?port=$ENV{TEST_NGINX_FAKE_REDIS_PORT}&mode=garbage&sleep=1.5",
  "GET /api/x", "GET /status", "GET /ctl/fake-redis-stop"]
 --- more_headers eval
 ["", "X-Secret-Key: $ApikeyTest::KEY{full}", "", ""]
@@ -156,10 +161,10 @@ exited on signal
 --- init: 1
 --- http_config
     apikey_zone keys:4m;
-    apikey_redis 127.0.0.1:16383;
+    apikey_redis 127.0.0.1:$TEST_NGINX_FAKE_REDIS_PORT2;
 --- config eval: $::API
 --- request eval
-["GET /ctl/fake-redis-start?port=16383&mode=silent&sleep=0.5",
+["GET /ctl/fake-redis-start?port=$ENV{TEST_NGINX_FAKE_REDIS_PORT2}&mode=silent&sleep=0.5",
  "GET /api/x", "GET /ctl/sleep?sleep=6", "GET /api/x", "GET /status",
  "GET /ctl/fake-redis-stop"]
 --- more_headers eval
