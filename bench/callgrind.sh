@@ -8,7 +8,9 @@
 # BENCH_MODULE=/path/to/module.so measures another build; the header sent
 # is X-Secret-Key unless CG_HEADER says otherwise (e.g. "Authorization:
 # Bearer" to measure that form).  CG_OUT=DIR also keeps the two listings
-# there as cg-plain.self.txt and cg-mod.self.txt (bench/run.sh does).  Ports: Redis BENCH_REDIS_PORT+1 (16397),
+# there as cg-plain.self.txt and cg-mod.self.txt (bench/run.sh does).
+# CG_LOC adds directives to the module's location, e.g.
+# CG_LOC="apikey_rate_limit 1000000000/h;" for the cost of the limits.  Ports: Redis BENCH_REDIS_PORT+1 (16397),
 # nginx BENCH_PORT_BASE+7 (18177).  It prints the Ir per request of each,
 # the difference and where the difference goes (self cost, top 20).
 set -euo pipefail
@@ -139,7 +141,8 @@ conf plain "" "" ""
 conf mod "load_module $MODULE;" "    apikey_zone keys:16m;
     apikey_redis 127.0.0.1:$RP;" "            apikey on;
             apikey_prefix taapit_;
-            apikey_checksum on;"
+            apikey_checksum on;
+            ${CG_LOC:-}"
 
 log "plain nginx, $N requests"
 run plain
