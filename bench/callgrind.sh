@@ -17,6 +17,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bench="$top/bench"
+# shellcheck source=bench/lib/conf.sh
+. "$bench/lib/conf.sh"
 N=${1:-3000}
 RP=$(( ${BENCH_REDIS_PORT:-16396} + 1 ))
 PORT=$(( ${BENCH_PORT_BASE:-18170} + 7 ))
@@ -73,36 +75,7 @@ X-Secret-Key)          HDR="X-Secret-Key: $VALID_KEY" ;;
 esac
 
 conf() {   # conf NAME MAIN HTTP LOC
-    local d="$work/$1"
-    mkdir -p "$d/logs" "$d/tmp"
-    cat > "$d/nginx.conf" <<EOF
-$2
-master_process off; daemon off;
-worker_processes 1;
-pid $d/logs/nginx.pid;
-error_log $d/logs/error.log notice;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    default_type text/plain;
-    keepalive_requests 100000000;
-    open_file_cache max=64 inactive=600s;
-    open_file_cache_valid 600s;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-$3
-    server {
-        listen 127.0.0.1:$PORT;
-        root $work/html;
-        location /api/ {
-$4
-        }
-    }
-}
-EOF
+    bench_conf "$work/$1" "$PORT" "$work/html" "$2" "$3" "$4" single
 }
 
 run() {   # run NAME

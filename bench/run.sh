@@ -36,6 +36,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bench="$top/bench"
+# shellcheck source=bench/lib/conf.sh
+. "$bench/lib/conf.sh"
 
 ROUNDS=5
 DUR=5
@@ -190,48 +192,10 @@ chmod -R a+rX "$work/html"
 # --- nginx instances ---------------------------------------------------------
 
 # conf NAME PORT MAIN HTTP LOCATION [single] [LOGLEVEL]: writes
-# $work/NAME/nginx.conf
+# $work/NAME/nginx.conf (bench/lib/conf.sh)
 conf() {
-    local name=$1 port=$2 main=$3 http=$4 loc=$5 single=${6:-}
-    local level=${7:-notice}
-    local d="$work/$name"
-    mkdir -p "$d/logs" "$d/tmp"
-    {
-        echo "$main"
-        if [ -n "$single" ]; then
-            echo "master_process off; daemon off;"
-        fi
-        cat <<EOF
-worker_processes 1;
-pid $d/logs/nginx.pid;
-error_log $d/logs/error.log $level;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    default_type text/plain;
-    keepalive_requests 100000000;
-    open_file_cache max=64 inactive=600s;
-    open_file_cache_valid 600s;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-$http
-    server {
-        listen 127.0.0.1:$port;
-        root $work/html;
-        location /api/ {
-$loc
-        }
-        location = /status { apikey_status; }
-    }
-}
-EOF
-    } > "$d/nginx.conf"
-    if [ -z "$(printf '%s' "$main" | grep apikey)" ]; then
-        sed -i '/apikey_status/d' "$d/nginx.conf"
-    fi
+    bench_conf "$work/$1" "$2" "$work/html" "$3" "$4" "$5" "${6:-}" \
+        "${7:-notice}"
 }
 
 MOD_MAIN="load_module $MODULE;"

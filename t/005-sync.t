@@ -56,32 +56,18 @@ our $BULK_INIT = q{
     select(undef, undef, undef, 1);
 };
 
-# Records of keys nobody holds, "apikey:key:<i in 64 hex digits>" for i
-# from ARGV[1] to ARGV[2], named ARGV[3]; or deleted with ARGV[3] = "".
-our $BULK = q{
-    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
-        local k = 'apikey:key:' .. string.format('%064x', i)
-        if ARGV[3] == '' then
-            redis.call('DEL', k)
-        else
-            redis.call('HSET', k, 'id', 'bulk-' .. i, 'access', 'full',
-                       'name', ARGV[3])
-        end
-    end
-    return 1
-};
 
 # 3000 more keys; then one re-sync finds 2001 of the keys changed (many
 # steps of promotion) and 1001 deleted (many steps of the sweep)
 our $MANY_INIT = q{
     ApikeyTest::seed();
-    ApikeyTest::redis('EVAL', $::BULK, 0, 1, 3000, 'one');
+    ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 3000, 'one');
     ApikeyTest::resync();
 };
 
 our $MANY_CHANGES = q{
-    ApikeyTest::redis('EVAL', $::BULK, 0, 1, 1000, '');
-    ApikeyTest::redis('EVAL', $::BULK, 0, 1001, 3000, 'two');
+    ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 1000, '');
+    ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1001, 3000, 'two');
     ApikeyTest::redis('HSET', 'apikey:key:' . ::d('full'), 'active', '0');
     ApikeyTest::redis('DEL', 'apikey:key:' . ::d('read'));
 };
@@ -288,8 +274,8 @@ GET /api/x
 --- config eval: $::API
 --- request eval
 ["GET /status",
- ::redis_url("EVAL", $::BULK, 0, 1, 1000, ""),
- ::redis_url("EVAL", $::BULK, 0, 1001, 3000, "two"),
+ ::redis_url("EVAL", $ApikeyTest::BULK, 0, 1, 1000, ""),
+ ::redis_url("EVAL", $ApikeyTest::BULK, 0, 1001, 3000, "two"),
  ::redis_url("HSET", "apikey:key:" . ::d("full"), "active", "0"),
  ::redis_url("DEL", "apikey:key:" . ::d("read")),
  ::redis_url("PUBLISH", "apikey:events", "*") . "&sleep=0.5",

@@ -20,20 +20,6 @@ sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
 sub redis_url { "GET /ctl/redis?" . join('&', map { "a=$_" } @_) }
 
-# Records of keys nobody holds, "apikey:key:<i in 64 hex digits>" for i
-# from ARGV[1] to ARGV[2], named ARGV[3]; or deleted with ARGV[3] = "".
-our $BULK = q{
-    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
-        local k = 'apikey:key:' .. string.format('%064x', i)
-        if ARGV[3] == '' then
-            redis.call('DEL', k)
-        else
-            redis.call('HSET', k, 'id', 'bulk-' .. i, 'access', 'full',
-                       'name', ARGV[3])
-        end
-    end
-    return 1
-};
 
 run_tests();
 
@@ -86,16 +72,16 @@ select(undef, undef, undef, 1.0);
 # the next syncing worker must sweep them away (a test build aborts a
 # worker whose load ends with a stale or staged node left).
 ApikeyTest::seed();
-ApikeyTest::redis('EVAL', $::BULK, 0, 1, 3000, 'one');
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 3000, 'one');
 ApikeyTest::resync();
-ApikeyTest::redis('EVAL', $::BULK, 0, 1, 2000, 'two');
-ApikeyTest::redis('EVAL', $::BULK, 0, 3001, 4000, 'new');
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 2000, 'two');
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 3001, 4000, 'new');
 ApikeyTest::redis('HSET', 'apikey:key:' . ::d('full'), 'active', '0');
 ApikeyTest::redis('HSET', 'apikey:key:' . ('f' x 64), 'id', 'apikey-test-hold',
                   'access', 'full');
 ApikeyTest::redis('PUBLISH', 'apikey:events', '*');
 select(undef, undef, undef, 0.5);
-ApikeyTest::redis('EVAL', $::BULK, 0, 3001, 4000, '');
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 3001, 4000, '');
 ApikeyTest::redis('DEL', 'apikey:key:' . ('f' x 64));
 ApikeyTest::kill_sync_worker();
 select(undef, undef, undef, 1.5);

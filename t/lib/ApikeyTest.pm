@@ -24,6 +24,21 @@ our $SECRET;
 
 our %KEY;
 
+# Records of keys nobody holds, "apikey:key:<i in 64 hex digits>" for i
+# from ARGV[1] to ARGV[2], named ARGV[3]; or deleted with ARGV[3] = "".
+our $BULK = q{
+    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local k = 'apikey:key:' .. string.format('%064x', i)
+        if ARGV[3] == '' then
+            redis.call('DEL', k)
+        else
+            redis.call('HSET', k, 'id', 'bulk-' .. i, 'access', 'full',
+                       'name', ARGV[3])
+        end
+    end
+    return 1
+};
+
 my @B62 = ('0' .. '9', 'A' .. 'Z', 'a' .. 'z');
 
 sub checksum {
