@@ -19,7 +19,7 @@ src="${NGINX_SRC:-$(bash "$top/scripts/nginx-source.sh")}"
 work="$out/nginx"
 cc=${CC:-clang}
 
-harnesses=(header record grants cidr checksum logscrub)
+harnesses=(header record grants cidr checksum logscrub resp)
 
 # UBSan reports are recoverable so that fuzz/ubsan.supp can silence a
 # finding already reported; fuzz/run.sh sets UBSAN_OPTIONS=halt_on_error=1

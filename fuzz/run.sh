@@ -19,7 +19,7 @@ shift || true
 if [ $# -gt 0 ]; then
     harnesses=("$@")
 else
-    harnesses=(header record grants cidr checksum logscrub)
+    harnesses=(header record grants cidr checksum logscrub resp)
 fi
 
 [ "${FUZZ_BUILD:-1}" = 0 ] || bash "$top/fuzz/build.sh" >/dev/null

@@ -179,3 +179,36 @@ write("logscrub", [
     ("crlf", b"X-Secret-Key: abc\r\n" + K),
     ("no-prefix", b"X-Secret-Key: 4fQm8ZbX1cLk9Tq2Wn7Rv3Hs6Jd0Pa5Y=="),
 ])
+
+# resp: byte 0 the piece size (n % 64 + 1), then what a Redis server sends
+D = b"0" * 64
+
+
+def bulk(s):
+    return b"$%d\r\n%s\r\n" % (len(s), s)
+
+
+def arr(*xs):
+    return b"*%d\r\n" % len(xs) + b"".join(xs)
+
+
+hgetall = arr(bulk(b"id"), bulk(b"k_1"), bulk(b"access"), bulk(b"full"),
+              bulk(b"owner"), bulk(b"o"), bulk(b"name"), bulk(b"n"))
+write("resp", [
+    ("hgetall", b"\x07" + hgetall),
+    ("hgetall-bytewise", b"\x00" + hgetall),
+    ("scan", b"\x10" + arr(bulk(b"17"), arr(bulk(b"apikey:key:" + D),
+                                            bulk(b"apikey:key:" + D)))),
+    ("message", b"\x05" + arr(bulk(b"message"), bulk(b"apikey:events"),
+                              bulk(D))),
+    ("subscribe", b"\x3f" + arr(bulk(b"subscribe"), bulk(b"apikey:events"),
+                                b":1\r\n")),
+    ("status-error-int", b"\x02+OK\r\n-ERR wrong\r\n:42\r\n:-7\r\n"),
+    ("nil", b"\x01$-1\r\n*-1\r\n*0\r\n"),
+    ("nested", b"\x03" + arr(arr(arr(b":1\r\n", bulk(b"")), b"$-1\r\n"),
+                             b"+x\r\n")),
+    ("pipeline", b"\x3f" + hgetall + b"*0\r\n" + hgetall + b"+PONG\r\n"),
+    ("bad-type", b"\x3f?what\r\n"),
+    ("bad-length", b"\x3f$abc\r\nxyz\r\n"),
+    ("binary", b"\x3f" + bulk(bytes(range(256)))),
+])

@@ -154,8 +154,7 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
         (void) redisEnableKeepAlive(&ac->c);
     }
 
-    ac->c.reader->fn = &ngx_http_apikey_redis_builder;
-    ac->c.reader->privdata = rc;
+    ngx_http_apikey_redis_use_builder(ac->c.reader, rc);
 
     c = ngx_get_connection(ac->c.fd, rc->log);
     if (c == NULL) {
@@ -959,6 +958,20 @@ ngx_http_apikey_redis_reset(ngx_http_apikey_redis_t *rc)
 
     b->pos = (u_char *) (b + 1);
     rc->block = b;
+}
+
+
+/*
+ * The module's reply builder on a hiredis reader: every connection's, and
+ * fuzz/fuzz_resp.c's, which compares it with hiredis's own builder.
+ */
+
+void
+ngx_http_apikey_redis_use_builder(redisReader *reader,
+    ngx_http_apikey_redis_t *rc)
+{
+    reader->fn = &ngx_http_apikey_redis_builder;
+    reader->privdata = rc;
 }
 
 

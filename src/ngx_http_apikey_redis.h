@@ -86,6 +86,8 @@ struct ngx_http_apikey_redis_s {
 ngx_int_t ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_close(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_cleanup_replies(ngx_http_apikey_redis_t *rc);
+void ngx_http_apikey_redis_use_builder(redisReader *reader,
+    ngx_http_apikey_redis_t *rc);
 ngx_int_t ngx_http_apikey_redis_command(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, const char *format, ...);
 ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
