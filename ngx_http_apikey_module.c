@@ -428,11 +428,27 @@ ngx_http_apikey_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_apikey_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_apikey_sync_init_process(cycle) != NGX_OK) {
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    /* only processes that serve requests sync, and only with a zone */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apikey_module);
+
+    if (amcf == NULL || amcf->shm_zone == NULL || amcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_apikey_usage_init_process(cycle);
+    return ngx_http_apikey_usage_init_process(cycle, amcf);
 }
 
 

@@ -327,7 +327,8 @@ ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
 ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
 
 /* ngx_http_apikey_usage.c */
-ngx_int_t ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
 void ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_node_t *node);
 
@@ -345,7 +346,8 @@ ngx_int_t ngx_http_apikey_preload(ngx_cycle_t *cycle,
 u_char *ngx_http_apikey_glob_escape(u_char *dst, ngx_str_t *src, size_t max);
 
 /* ngx_http_apikey_sync.c */
-ngx_int_t ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
 void ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle);
 
 /* ngx_http_apikey_status.c */

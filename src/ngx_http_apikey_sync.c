@@ -224,27 +224,15 @@ static ngx_http_apikey_sync_t       *ngx_http_apikey_sync;
 
 
 ngx_int_t
-ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle)
+ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf)
 {
-    u_char                       *p;
-    size_t                        len;
-    ngx_str_t                    *prefix;
-    ngx_uint_t                    i;
-    ngx_pool_t                   *pool;
-    ngx_http_apikey_sync_t       *s;
-    ngx_http_apikey_main_conf_t  *amcf;
-
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apikey_module);
-
-    if (amcf == NULL || amcf->shm_zone == NULL || amcf->redis == NULL) {
-        return NGX_OK;
-    }
+    u_char                  *p;
+    size_t                   len;
+    ngx_str_t               *prefix;
+    ngx_uint_t               i;
+    ngx_pool_t              *pool;
+    ngx_http_apikey_sync_t  *s;
 
     pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, cycle->log);
     if (pool == NULL) {

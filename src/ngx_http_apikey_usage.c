@@ -63,22 +63,9 @@ static ngx_http_apikey_batch_item_t
 
 
 ngx_int_t
-ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle)
+ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf)
 {
-    ngx_http_apikey_main_conf_t  *amcf;
-
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apikey_module);
-
-    if (amcf == NULL || amcf->shm_zone == NULL || amcf->redis == NULL) {
-        return NGX_OK;
-    }
-
     ngx_http_apikey_usage_conf = amcf;
 
     ngx_http_apikey_usage_event.handler = ngx_http_apikey_usage_timer;

@@ -8,21 +8,11 @@ use ApikeyTest;
 apikey_setup();
 no_shuffle();
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
-sub uri_escape {
-    my ($s) = @_;
-    $s =~ s/([^A-Za-z0-9\-_.~])/sprintf("%%%02X", ord $1)/ge;
-    return $s;
-}
-sub redis_url { "GET /ctl/redis?" . join('&', map { "a=" . uri_escape($_) } @_) }
+sub redis_url { ApikeyTest::redis_url(@_) }
 
 our $NEW = ApikeyTest::make_key("NeWkEy00000000000000000000000030");
 

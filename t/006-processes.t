@@ -9,16 +9,11 @@ master_on();
 workers(2);
 no_shuffle();
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
-sub redis_url { "GET /ctl/redis?" . join('&', map { "a=$_" } @_) }
+sub redis_url { ApikeyTest::redis_url(@_) }
 
 
 run_tests();

@@ -16,12 +16,7 @@ our $HTTP = <<'_EOC_';
     apikey_rate_limit_scope cluster;
 _EOC_
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 # the same site on another port, same Redis, its own zone
 our $SECOND = <<'_EOC_';

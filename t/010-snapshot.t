@@ -17,12 +17,7 @@ open my $fh, '>', "$DIR/bad.snap" or die;
 print $fh "APIKEYSNAP1\n", "\x10\0\0\0", "garbage" x 10;
 close $fh;
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 

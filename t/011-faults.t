@@ -11,12 +11,7 @@ master_on();
 workers(2);
 no_shuffle();
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
 

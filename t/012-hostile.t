@@ -7,12 +7,7 @@ use ApikeyTest;
 apikey_setup();
 no_shuffle();
 
-our $API = <<'_EOC_';
-    location /api/ {
-        apikey on;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
-    }
-_EOC_
+our $API = $ApikeyTest::API;
 
 # one hostile record per key: each must be refused (401), none may crash
 our @HOSTILE = (

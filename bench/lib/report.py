@@ -103,8 +103,16 @@ def verdict(v, target, ge=True):
     return "PASS" if good else "MISS"
 
 
-def fmt_int(v):
-    return "{:,.0f}".format(v)
+fmt_int = cgdiff.fmt_int
+
+
+def code_block(path):
+    """a perf listing as a fenced block, without perf's empty columns"""
+    p("```")
+    for line in open(path):
+        p(re.sub(r"\s+-\s+-\s*$", "", line.rstrip()))
+    p("```")
+    p("")
 
 
 out = []
@@ -256,28 +264,16 @@ if F.get("profile") == "1" and os.path.exists(perf_top):
     p("")
     p("By object:")
     p("")
-    p("```")
-    for line in open(perf_dso):
-        p(line.rstrip())
-    p("```")
-    p("")
+    code_block(perf_dso)
     p("Top symbols (self):")
     p("")
-    p("```")
-    for line in open(perf_top):
-        p(re.sub(r"\s+-\s+-\s*$", "", line.rstrip()))
-    p("```")
-    p("")
+    code_block(perf_top)
 
 perf_sync = os.path.join(w, "perf-sync.txt")
 if F.get("profile") == "1" and os.path.exists(perf_sync):
     p("### perf (the %s-key worker during an idle full re-sync)"
       % fmt_int(nbig))
     p("")
-    p("```")
-    for line in open(perf_sync):
-        p(re.sub(r"\s+-\s+-\s*$", "", line.rstrip()))
-    p("```")
-    p("")
+    code_block(perf_sync)
 
 print("\n".join(out))

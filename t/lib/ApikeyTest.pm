@@ -216,6 +216,26 @@ sub seed {
     return 1;
 }
 
+# The location most blocks test: the module on, the request proxied to the
+# echoing backend of $EXTRA_LOCATIONS.
+our $API = <<'_EOC_';
+    location /api/ {
+        apikey on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend/;
+    }
+_EOC_
+
+# A request to the control server's /ctl/redis (through nginx's /ctl/
+# location) running one Redis command, its arguments escaped.
+sub redis_url {
+    my @a = map {
+        my $s = $_;
+        $s =~ s/([^A-Za-z0-9\-_.~])/sprintf("%%%02X", ord $1)/ge;
+        "a=$s";
+    } @_;
+    return "GET /ctl/redis?" . join('&', @a);
+}
+
 # An action of the control server (t/ctl/ctl.py), e.g. ctl('redis-stop').
 sub ctl {
     my ($action) = @_;
