@@ -22,7 +22,15 @@ else
     harnesses=(header record grants cidr checksum logscrub resp)
 fi
 
-[ "${FUZZ_BUILD:-1}" = 0 ] || bash "$top/fuzz/build.sh" >/dev/null
+# the build's output goes to a log; a failing build shows it
+if [ "${FUZZ_BUILD:-1}" != 0 ]; then
+    mkdir -p "$out"
+    if ! bash "$top/fuzz/build.sh" >"$out/build.log" 2>&1; then
+        echo "fuzz: fuzz/build.sh failed; its output ($out/build.log):" >&2
+        tail -40 "$out/build.log" >&2
+        exit 1
+    fi
+fi
 
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:\
 suppressions=$top/fuzz/ubsan.supp${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
