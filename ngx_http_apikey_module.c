@@ -399,26 +399,19 @@ ngx_http_apikey_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    switch (ngx_http_apikey_preload(cycle, amcf)) {
+    /*
+     * The master never waits for Redis: the workers load from it
+     * asynchronously.  A zone that is not loaded yet (a first start, or a
+     * reload or binary upgrade with a new zone) is filled from the
+     * snapshot, a local file, so that no request gets 503 meanwhile.
+     */
 
-    case NGX_ERROR:
+    zone = amcf->shm_zone->data;
+
+    if (!zone->sh->loaded && !zone->sh->owner
+        && ngx_http_apikey_snapshot_load(zone, amcf, cycle->log) == NGX_ERROR)
+    {
         return NGX_ERROR;
-
-    case NGX_DECLINED:
-        zone = amcf->shm_zone->data;
-
-        if (!zone->sh->loaded && !zone->sh->owner
-            && ngx_http_apikey_snapshot_load(zone, &amcf->snapshot,
-                                             cycle->log)
-               == NGX_ERROR)
-        {
-            return NGX_ERROR;
-        }
-
-        break;
-
-    default:
-        break;
     }
 
     return NGX_OK;

@@ -77,10 +77,25 @@
 #define NGX_HTTP_APIKEY_SYNC_MAX_FIELDS       256
 
 
+/*
+ * XREAD blocks this long on an idle change log; its reply timeout is
+ * longer by the usual reply timeout
+ */
+#define NGX_HTTP_APIKEY_SYNC_BLOCK            "10000"
+#define NGX_HTTP_APIKEY_SYNC_BLOCK_TIMEOUT    15000
+#define NGX_HTTP_APIKEY_SYNC_XREAD_COUNT      "1000"
+
+
 typedef enum {
     NGX_HTTP_APIKEY_CMD_SCAN = 0,
     NGX_HTTP_APIKEY_CMD_LOAD,
-    NGX_HTTP_APIKEY_CMD_EVENT
+    NGX_HTTP_APIKEY_CMD_EVENT,
+    NGX_HTTP_APIKEY_CMD_EPOCH_CONNECT,  /* GET epoch, on connecting */
+    NGX_HTTP_APIKEY_CMD_EPOCH_CHECK,    /* GET epoch, every few seconds */
+    NGX_HTTP_APIKEY_CMD_RESUME,         /* XRANGE <position> + COUNT 1 */
+    NGX_HTTP_APIKEY_CMD_LOAD_EPOCH,     /* GET epoch, at a load's start */
+    NGX_HTTP_APIKEY_CMD_TIP,            /* XREVRANGE + - COUNT 1, ditto */
+    NGX_HTTP_APIKEY_CMD_STAR            /* EXISTS changes, after a "*" */
 } ngx_http_apikey_cmd_e;
 
 
@@ -89,6 +104,8 @@ typedef struct {
     ngx_uint_t                    kind;
     ngx_uint_t                    load;
     u_char                        digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+    u_char                        id[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    size_t                        id_len;       /* of the stream entry */
 } ngx_http_apikey_sync_cmd_t;
 
 
@@ -107,8 +124,25 @@ typedef struct {
 
     ngx_http_apikey_redis_t       sub;
     ngx_http_apikey_redis_t       cmd;
+    ngx_http_apikey_redis_t       changes;      /* XREAD BLOCK only */
 
     ngx_str_t                     channel;      /* <prefix>events */
+    ngx_str_t                     stream;       /* <prefix>changes */
+    ngx_str_t                     epoch_key;    /* <prefix>epoch */
+
+    /* the change log: the id XREAD reads after; 0 length: not reading */
+    u_char                        read_from[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    size_t                        read_from_len;
+
+    /*
+     * a full load: the stream's last entry and the epoch when it began,
+     * and the last entry applied while it ran
+     */
+    u_char                        tip[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    size_t                        tip_len;
+    u_char                        applied[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    size_t                        applied_len;
+    u_char                        load_epoch[NGX_HTTP_APIKEY_DIGEST_LEN];
     ngx_str_t                     match;        /* <prefix>key:*, escaped */
     ngx_str_t                     key_prefix;   /* <prefix>key: */
     u_char                       *key_name;     /* key_prefix, 64 hex */
@@ -138,6 +172,10 @@ typedef struct {
     unsigned                      announce:1;   /* log when loaded */
     unsigned                      must_sweep:1; /* sweep all once: just took
                                                    the sync over */
+    unsigned                      reading:1;    /* an XREAD is out */
+    unsigned                      load_has_epoch:1;
+    unsigned                      explicit:1;   /* the load was asked for:
+                                                   "*" or "d *" */
 
     /* the full load in progress */
     unsigned                      loading:1;
@@ -189,10 +227,39 @@ static void ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
 static ngx_int_t ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s,
     ngx_uint_t kind, const char *format, ...);
 static ngx_int_t ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, u_char *digest, u_char *hex);
+    ngx_uint_t kind, u_char *digest, u_char *hex, u_char *id, size_t id_len);
 static ngx_http_apikey_sync_cmd_t *ngx_http_apikey_sync_pending(
     ngx_http_apikey_sync_t *s, ngx_uint_t kind);
-static void ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s,
+    ngx_uint_t explicit);
+static void ngx_http_apikey_sync_begin(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_epoch_reply(ngx_http_apikey_sync_t *s,
+    ngx_uint_t kind, redisReply *reply);
+static ngx_int_t ngx_http_apikey_sync_epoch_of(ngx_http_apikey_sync_t *s,
+    redisReply *reply, u_char *epoch);
+static void ngx_http_apikey_sync_hold(ngx_http_apikey_sync_t *s,
+    ngx_uint_t dataset);
+static ngx_int_t ngx_http_apikey_sync_check_position(
+    ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_resume_reply(ngx_http_apikey_sync_t *s,
+    redisReply *reply);
+static void ngx_http_apikey_sync_tip_reply(ngx_http_apikey_sync_t *s,
+    redisReply *reply);
+static void ngx_http_apikey_sync_star_reply(ngx_http_apikey_sync_t *s,
+    redisReply *reply);
+static void ngx_http_apikey_sync_connected(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_read(ngx_http_apikey_sync_t *s);
+static void ngx_http_apikey_sync_log_handler(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_apikey_sync_entry(ngx_http_apikey_sync_t *s,
+    redisReply *entry);
+static void ngx_http_apikey_sync_full_request(ngx_http_apikey_sync_t *s);
+static ngx_int_t ngx_http_apikey_sync_entry_id(redisReply *r, u_char *id,
+    size_t *len);
+static ngx_int_t ngx_http_apikey_sync_id_cmp(u_char *a, size_t alen,
+    u_char *b, size_t blen);
+static void ngx_http_apikey_sync_set_position_locked(
+    ngx_http_apikey_sync_t *s, u_char *id, size_t len);
 static void ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s,
     redisReply *reply);
 static void ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
@@ -259,6 +326,18 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_sprintf(s->channel.data, "%Vevents", prefix);
+
+    s->stream.len = prefix->len + sizeof("changes") - 1;
+    s->stream.data = ngx_pnalloc(pool, s->stream.len);
+    s->epoch_key.len = prefix->len + sizeof("epoch") - 1;
+    s->epoch_key.data = ngx_pnalloc(pool, s->epoch_key.len);
+
+    if (s->stream.data == NULL || s->epoch_key.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(s->stream.data, "%Vchanges", prefix);
+    ngx_sprintf(s->epoch_key.data, "%Vepoch", prefix);
 
     /*
      * "HGETALL <prefix>key:<digest>" in RESP, sent for every key of a load
@@ -350,6 +429,10 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     s->cmd = s->sub;
     s->cmd.name = "commands";
 
+    s->changes = s->sub;
+    s->changes.name = "change log";
+    s->changes.reply_timeout = NGX_HTTP_APIKEY_SYNC_BLOCK_TIMEOUT;
+
     s->tick.handler = ngx_http_apikey_sync_tick_handler;
     s->tick.data = s;
     s->tick.log = cycle->log;
@@ -413,8 +496,10 @@ ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
     ngx_http_apikey_redis_cleanup_replies(&s->sub);
     ngx_http_apikey_redis_cleanup_replies(&s->cmd);
+    ngx_http_apikey_redis_cleanup_replies(&s->changes);
 
     ngx_http_apikey_sync = NULL;
 
@@ -537,18 +622,32 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
         }
     }
 
-    if (s->owner && s->cmd.is_ready
+    if (s->owner && s->cmd.is_ready && !s->initial
         && s->cmd.ac->replies.head == NULL
         && ngx_current_msec - s->last_ping >= NGX_HTTP_APIKEY_SYNC_PING)
     {
         /*
-         * the subscription is silent when nothing happens: a dead Redis
-         * shows on the command connection, as a reply timeout
+         * the subscription and the change log are silent when nothing
+         * happens: a dead Redis shows on the command connection, as a
+         * reply timeout; and the epoch read tells a Redis that lost its
+         * data (or holds another dataset) from one that kept it
          */
 
         s->last_ping = ngx_current_msec;
 
-        (void) ngx_http_apikey_redis_command(&s->cmd, NULL, NULL, "PING");
+        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_EPOCH_CHECK,
+                                      "GET %b", s->epoch_key.data,
+                                      s->epoch_key.len)
+            == NGX_ERROR)
+        {
+            ngx_http_apikey_sync_failed(s, &s->cmd, "GET not sent");
+
+        } else if (s->amcf->snapshot.len && sh->loaded && !s->loading) {
+
+            /* changes from the log reach the snapshot too, unless none */
+
+            (void) ngx_http_apikey_snapshot_write(s->zone, s->amcf, s->log);
+        }
     }
 
     ngx_add_timer(ev, NGX_HTTP_APIKEY_SYNC_TICK);
@@ -588,13 +687,20 @@ ngx_http_apikey_sync_connect(ngx_http_apikey_sync_t *s)
     s->pending.nelts = 0;
     s->pending_head = 0;
 
+    s->read_from_len = 0;
+    s->reading = 0;
+
     rc = &s->sub;
 
     if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
         rc = &s->cmd;
 
         if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
-            return;
+            rc = &s->changes;
+
+            if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
+                return;
+            }
         }
     }
 
@@ -615,6 +721,7 @@ ngx_http_apikey_sync_reconnect_handler(ngx_event_t *ev)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
 
     (void) ngx_atomic_fetch_add(&s->zone->sh->reconnects, 1);
 
@@ -634,14 +741,15 @@ ngx_http_apikey_sync_resync_handler(ngx_event_t *ev)
     s = ev->data;
 
     if (!s->owner || !ngx_http_apikey_sync_owned(s)
-        || !s->subscribed || !s->cmd.is_ready || s->loading)
+        || !s->subscribed || !s->cmd.is_ready || s->loading
+        || s->zone->sh->position_len)
     {
         return;
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, s->log, 0, "apikey: periodic re-sync");
 
-    ngx_http_apikey_sync_start_load(s);
+    ngx_http_apikey_sync_start_load(s, 0);
 }
 
 
@@ -664,9 +772,14 @@ ngx_http_apikey_sync_ready(ngx_http_apikey_redis_t *rc)
         return;
     }
 
+    if (rc == &s->changes) {
+        ngx_http_apikey_sync_read(s);
+        return;
+    }
+
     if (s->subscribed && s->initial) {
         s->initial = 0;
-        ngx_http_apikey_sync_start_load(s);
+        ngx_http_apikey_sync_begin(s);
     }
 }
 
@@ -748,9 +861,12 @@ ngx_http_apikey_sync_stop(ngx_http_apikey_sync_t *s, ngx_uint_t discard)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
 
     s->subscribed = 0;
     s->initial = 0;
+    s->reading = 0;
+    s->read_from_len = 0;
     s->pending.nelts = 0;
     s->pending_head = 0;
 
@@ -838,7 +954,7 @@ ngx_http_apikey_sync_sub_handler(redisAsyncContext *ac, void *r,
 
         if (s->cmd.is_ready && s->initial) {
             s->initial = 0;
-            ngx_http_apikey_sync_start_load(s);
+            ngx_http_apikey_sync_begin(s);
         }
 
         return;
@@ -859,11 +975,23 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, s->log, 0,
                        "apikey: event: full re-sync requested");
 
-        if (s->loading) {
-            s->again = 1;
+        if (s->zone->sh->position_len == 0) {
+            ngx_http_apikey_sync_full_request(s);
+            return;
+        }
 
-        } else if (s->cmd.is_ready) {
-            ngx_http_apikey_sync_start_load(s);
+        /*
+         * where the change log exists, a writer asks for a full load with
+         * "d *" in it, and its "*" on the channel is for version-1 readers:
+         * only a "*" with no stream left is acted on
+         */
+
+        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_STAR,
+                                      "EXISTS %b", s->stream.data,
+                                      s->stream.len)
+            == NGX_ERROR)
+        {
+            ngx_http_apikey_sync_failed(s, &s->cmd, "EXISTS not sent");
         }
 
         return;
@@ -880,7 +1008,7 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
                    "apikey: event: %*s", payload->len, payload->str);
 
     if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                     (u_char *) payload->str)
+                                     (u_char *) payload->str, NULL, 0)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -897,6 +1025,657 @@ invalid:
                   "neither a digest nor \"*\"",
                   payload->type == REDIS_REPLY_STRING ? payload->len : 0,
                   &s->channel);
+}
+
+
+/*
+ * Connected, subscribed: whether the mirror can go on from the change log
+ * or must load everything depends on what Redis holds, its epoch first.
+ */
+
+static void
+ngx_http_apikey_sync_begin(ngx_http_apikey_sync_t *s)
+{
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_EPOCH_CONNECT,
+                                  "GET %b", s->epoch_key.data,
+                                  s->epoch_key.len)
+        != NGX_OK)
+    {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "GET not sent");
+    }
+}
+
+
+/* NGX_OK: the epoch's digest in epoch; NGX_DECLINED: none; NGX_ERROR */
+
+static ngx_int_t
+ngx_http_apikey_sync_epoch_of(ngx_http_apikey_sync_t *s, redisReply *reply,
+    u_char *epoch)
+{
+    if (reply->type == REDIS_REPLY_NIL) {
+        return NGX_DECLINED;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "GET %V failed: %*s",
+                                    &s->epoch_key,
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? ngx_min(reply->len, 80) : 0,
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? reply->str : "");
+        return NGX_ERROR;
+    }
+
+    /* any length: the mirror keeps a digest of it */
+
+    crypto_generichash(epoch, NGX_HTTP_APIKEY_DIGEST_LEN,
+                       (u_char *) reply->str, reply->len, NULL, 0);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apikey_sync_epoch_reply(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
+    redisReply *reply)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                present, differs;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+    u_char                    epoch[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    rc = ngx_http_apikey_sync_epoch_of(s, reply, epoch);
+    if (rc == NGX_ERROR) {
+        return;
+    }
+
+    zone = s->zone;
+    sh = zone->sh;
+
+    present = (rc == NGX_OK);
+    differs = sh->has_epoch
+              && (!present
+                  || ngx_memcmp(epoch, sh->epoch, NGX_HTTP_APIKEY_DIGEST_LEN)
+                     != 0);
+
+    if (kind == NGX_HTTP_APIKEY_CMD_LOAD_EPOCH) {
+
+        /*
+         * a load nobody asked for (a reconnection, a trimmed position)
+         * never replaces the mirror with another dataset, or with none
+         */
+
+        if (differs && sh->loaded && !s->explicit) {
+            ngx_http_apikey_sync_abort_load(s, 1);
+            ngx_http_apikey_sync_hold(s, present
+                                         ? NGX_HTTP_APIKEY_DATASET_CHANGED
+                                         : NGX_HTTP_APIKEY_DATASET_MISSING);
+            return;
+        }
+
+        s->load_has_epoch = present;
+        ngx_memcpy(s->load_epoch, epoch, NGX_HTTP_APIKEY_DIGEST_LEN);
+
+        return;
+    }
+
+    if (kind == NGX_HTTP_APIKEY_CMD_EPOCH_CHECK) {
+
+        if (!sh->loaded || s->loading) {
+            return;
+        }
+
+        if (differs) {
+            ngx_http_apikey_sync_hold(s, present
+                                         ? NGX_HTTP_APIKEY_DATASET_CHANGED
+                                         : NGX_HTTP_APIKEY_DATASET_MISSING);
+            return;
+        }
+
+        if (sh->dataset != NGX_HTTP_APIKEY_DATASET_OK) {
+            ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                          "apikey: redis %V holds the mirror's dataset "
+                          "again", &s->amcf->redis->address);
+
+            sh->dataset = NGX_HTTP_APIKEY_DATASET_OK;
+
+            if (ngx_http_apikey_sync_check_position(s) != NGX_OK) {
+                ngx_http_apikey_sync_failed(s, &s->cmd, "XRANGE not sent");
+            }
+
+            return;
+        }
+
+        if (!sh->has_epoch && present) {
+
+            /* the first writer of the key set named it: that is ours */
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            ngx_memcpy(sh->epoch, epoch, NGX_HTTP_APIKEY_DIGEST_LEN);
+            sh->has_epoch = 1;
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
+
+        return;
+    }
+
+    /* NGX_HTTP_APIKEY_CMD_EPOCH_CONNECT */
+
+    if (!sh->loaded) {
+        ngx_http_apikey_sync_start_load(s, 0);
+        return;
+    }
+
+    if (differs) {
+        ngx_http_apikey_sync_hold(s, present
+                                     ? NGX_HTTP_APIKEY_DATASET_CHANGED
+                                     : NGX_HTTP_APIKEY_DATASET_MISSING);
+        return;
+    }
+
+    if (!sh->has_epoch && present) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_memcpy(sh->epoch, epoch, NGX_HTTP_APIKEY_DIGEST_LEN);
+        sh->has_epoch = 1;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    sh->dataset = NGX_HTTP_APIKEY_DATASET_OK;
+
+    if (sh->position_len) {
+        if (ngx_http_apikey_sync_check_position(s) != NGX_OK) {
+            ngx_http_apikey_sync_failed(s, &s->cmd, "XRANGE not sent");
+        }
+
+        return;
+    }
+
+    /* version 1: what happened while away is known only by loading */
+
+    ngx_http_apikey_sync_start_load(s, 0);
+}
+
+
+/*
+ * Data loss is not revocation: Redis without the mirror's epoch, or with
+ * another one, does not replace the mirror.  Decisions go on from it,
+ * changes of single keys from the log and the channel still apply, and a
+ * full load waits until one is asked for ("d *" or, with no stream, "*").
+ */
+
+static void
+ngx_http_apikey_sync_hold(ngx_http_apikey_sync_t *s, ngx_uint_t dataset)
+{
+    ngx_http_apikey_shctx_t  *sh;
+
+    sh = s->zone->sh;
+
+    if (sh->dataset != dataset) {
+        sh->dataset = dataset;
+
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "apikey: redis %V %s, the %ui keys of the mirror stay "
+                      "in use until it returns or a full load is asked for "
+                      "(apikeyctl accept-dataset)",
+                      &s->amcf->redis->address,
+                      dataset == NGX_HTTP_APIKEY_DATASET_MISSING
+                      ? "has lost the dataset (no epoch)"
+                      : "holds another dataset (another epoch)",
+                      sh->nkeys);
+    }
+
+    ngx_http_apikey_sync_connected(s);
+
+    if (s->read_from_len == 0) {
+        if (sh->position_len) {
+            ngx_memcpy(s->read_from, sh->position, sh->position_len);
+            s->read_from_len = sh->position_len;
+
+        } else {
+            s->read_from_len = ngx_cpymem(s->read_from, "0-0", 3)
+                               - s->read_from;
+        }
+    }
+
+    ngx_http_apikey_sync_read(s);
+}
+
+
+/* is the mirror's position still in the change log? */
+
+static ngx_int_t
+ngx_http_apikey_sync_check_position(ngx_http_apikey_sync_t *s)
+{
+    ngx_http_apikey_shctx_t  *sh;
+
+    sh = s->zone->sh;
+
+    return ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_RESUME,
+                                     "XRANGE %b %b + COUNT 1",
+                                     s->stream.data, s->stream.len,
+                                     sh->position, sh->position_len);
+}
+
+
+static void
+ngx_http_apikey_sync_resume_reply(ngx_http_apikey_sync_t *s,
+    redisReply *reply)
+{
+    size_t                    len;
+    ngx_http_apikey_shctx_t  *sh;
+    u_char                    id[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+
+    sh = s->zone->sh;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "XRANGE failed: %*s",
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? ngx_min(reply->len, 80) : 0,
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? reply->str : "");
+        return;
+    }
+
+    if (s->loading) {
+        return;
+    }
+
+    if (reply->elements >= 1
+        && reply->element[0]->type == REDIS_REPLY_ARRAY
+        && reply->element[0]->elements == 2
+        && ngx_http_apikey_sync_entry_id(reply->element[0]->element[0], id,
+                                         &len)
+           == NGX_OK
+        && len == sh->position_len
+        && ngx_memcmp(id, sh->position, len) == 0)
+    {
+        ngx_memcpy(s->read_from, sh->position, sh->position_len);
+        s->read_from_len = sh->position_len;
+
+        if (s->announce) {
+            ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                          "apikey: redis %V connected, %ui keys, reading "
+                          "the change log after %*s",
+                          &s->amcf->redis->address, sh->nkeys,
+                          s->read_from_len, s->read_from);
+        }
+
+        ngx_http_apikey_sync_connected(s);
+        ngx_http_apikey_sync_read(s);
+        return;
+    }
+
+    /* trimmed away (or the stream is gone): changes may have been missed */
+
+    ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                  "apikey: the change log no longer holds entry %*s, "
+                  "loading everything", sh->position_len, sh->position);
+
+    ngx_http_apikey_sync_start_load(s, 0);
+}
+
+
+static void
+ngx_http_apikey_sync_tip_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "XREVRANGE failed: %*s",
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? ngx_min(reply->len, 80) : 0,
+                                    reply->type == REDIS_REPLY_ERROR
+                                    ? reply->str : "");
+        return;
+    }
+
+    s->tip_len = 0;
+
+    if (reply->elements >= 1
+        && reply->element[0]->type == REDIS_REPLY_ARRAY
+        && reply->element[0]->elements == 2
+        && ngx_http_apikey_sync_entry_id(reply->element[0]->element[0],
+                                         s->tip, &s->tip_len)
+           != NGX_OK)
+    {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "unexpected XREVRANGE reply");
+        return;
+    }
+
+    if (s->read_from_len == 0) {
+
+        /* with no stream yet, its first entries are read when it comes */
+
+        if (s->tip_len) {
+            ngx_memcpy(s->read_from, s->tip, s->tip_len);
+            s->read_from_len = s->tip_len;
+
+        } else {
+            s->read_from_len = ngx_cpymem(s->read_from, "0-0", 3)
+                               - s->read_from;
+        }
+
+        ngx_http_apikey_sync_read(s);
+    }
+}
+
+
+static void
+ngx_http_apikey_sync_star_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
+{
+    ngx_http_apikey_zone_t  *zone;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "EXISTS failed");
+        return;
+    }
+
+    if (reply->integer) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                       "apikey: \"*\" ignored, the change log exists");
+        return;
+    }
+
+    /* the stream is gone: back to version 1 */
+
+    zone = s->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    zone->sh->position_len = 0;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_apikey_sync_full_request(s);
+}
+
+
+static void
+ngx_http_apikey_sync_full_request(ngx_http_apikey_sync_t *s)
+{
+    if (s->loading) {
+        s->again = 1;
+
+    } else if (s->cmd.is_ready) {
+        ngx_http_apikey_sync_start_load(s, 1);
+    }
+}
+
+
+/* the sync is on: the mirror is current, or held (see above) */
+
+static void
+ngx_http_apikey_sync_connected(ngx_http_apikey_sync_t *s)
+{
+    ngx_http_apikey_shctx_t  *sh;
+
+    sh = s->zone->sh;
+
+    sh->sync_state = NGX_HTTP_APIKEY_SYNC_SYNCED;
+    sh->from_snapshot = 0;
+
+    s->announce = 0;
+    s->down = 0;
+    s->backoff = NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN;
+}
+
+
+/* one XREAD BLOCK at a time on the change log's own connection */
+
+static void
+ngx_http_apikey_sync_read(ngx_http_apikey_sync_t *s)
+{
+    if (s->read_from_len == 0 || s->reading || !s->changes.is_ready) {
+        return;
+    }
+
+    if (ngx_http_apikey_redis_command(&s->changes,
+                                      ngx_http_apikey_sync_log_handler, s,
+                                      "XREAD COUNT "
+                                      NGX_HTTP_APIKEY_SYNC_XREAD_COUNT
+                                      " BLOCK " NGX_HTTP_APIKEY_SYNC_BLOCK
+                                      " STREAMS %b %b",
+                                      s->stream.data, s->stream.len,
+                                      s->read_from, s->read_from_len)
+        != NGX_OK)
+    {
+        ngx_http_apikey_sync_failed(s, &s->changes, "XREAD not sent");
+        return;
+    }
+
+    s->reading = 1;
+}
+
+
+static void
+ngx_http_apikey_sync_log_handler(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply              *reply = r;
+    ngx_http_apikey_sync_t  *s = privdata;
+
+    ngx_uint_t   i, j;
+    redisReply  *stream, *entries;
+
+    if (reply == NULL || ac != s->changes.ac) {
+        return;
+    }
+
+    s->reading = 0;
+
+    if (!ngx_http_apikey_sync_owned(s)) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_apikey_sync_failed(s, &s->changes, "XREAD failed: %*s",
+                                    ngx_min(reply->len, 80), reply->str);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            stream = reply->element[i];
+
+            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2
+                || stream->element[1]->type != REDIS_REPLY_ARRAY)
+            {
+                ngx_http_apikey_sync_failed(s, &s->changes,
+                                            "unexpected XREAD reply");
+                return;
+            }
+
+            entries = stream->element[1];
+
+            for (j = 0; j < entries->elements; j++) {
+                ngx_http_apikey_sync_entry(s, entries->element[j]);
+
+                if (s->changes.ac != ac) {
+                    return;     /* the sync failed */
+                }
+            }
+        }
+
+    } else if (reply->type != REDIS_REPLY_NIL) {
+        ngx_http_apikey_sync_failed(s, &s->changes, "unexpected XREAD reply");
+        return;
+    }
+
+    ngx_http_apikey_sync_read(s);
+}
+
+
+/* one entry of the change log: "d <digest>", or "d *" for everything */
+
+static void
+ngx_http_apikey_sync_entry(ngx_http_apikey_sync_t *s, redisReply *entry)
+{
+    size_t       len;
+    ngx_uint_t   i;
+    redisReply  *fields, *d;
+    u_char       id[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    u_char       digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
+        || ngx_http_apikey_sync_entry_id(entry->element[0], id, &len)
+           != NGX_OK)
+    {
+        ngx_http_apikey_sync_failed(s, &s->changes, "unexpected XREAD entry");
+        return;
+    }
+
+    ngx_memcpy(s->read_from, id, len);
+    s->read_from_len = len;
+
+    fields = entry->element[1];
+    d = NULL;
+
+    if (fields->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < fields->elements; i += 2) {
+            if (fields->element[i]->type == REDIS_REPLY_STRING
+                && fields->element[i]->len == 1
+                && fields->element[i]->str[0] == 'd'
+                && fields->element[i + 1]->type == REDIS_REPLY_STRING)
+            {
+                d = fields->element[i + 1];
+                break;
+            }
+        }
+    }
+
+    if (d && d->len == 1 && d->str[0] == '*') {
+        ngx_log_error(NGX_LOG_INFO, s->log, 0,
+                      "apikey: change log entry %*s asks for a full load",
+                      len, id);
+
+        ngx_http_apikey_sync_full_request(s);
+        return;
+    }
+
+    if (d == NULL
+        || ngx_http_apikey_hex_to_digest((u_char *) d->str, d->len, digest)
+           != NGX_OK)
+    {
+        /* what was written is not shown: it might be a key */
+
+        ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                      "apikey: ignored change log entry %*s, its \"d\" is "
+                      "neither a digest nor \"*\"", len, id);
+        return;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "apikey: change log entry %*s: %*s",
+                   len, id, (size_t) d->len, d->str);
+
+    if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
+                                     (u_char *) d->str, id, len)
+        == NGX_ERROR)
+    {
+        ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
+    }
+}
+
+
+/* a stream entry id, "<ms>-<seq>", as Redis writes it */
+
+static ngx_int_t
+ngx_http_apikey_sync_entry_id(redisReply *r, u_char *id, size_t *len)
+{
+    size_t      i;
+    ngx_uint_t  dash;
+
+    if (r->type != REDIS_REPLY_STRING || r->len < 3
+        || r->len >= NGX_HTTP_APIKEY_STREAM_ID_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    dash = 0;
+
+    for (i = 0; i < r->len; i++) {
+        if (r->str[i] == '-' && i > 0 && i + 1 < r->len && !dash) {
+            dash = 1;
+            continue;
+        }
+
+        if (r->str[i] < '0' || r->str[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!dash) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(id, r->str, r->len);
+    *len = r->len;
+
+    return NGX_OK;
+}
+
+
+/* <0, 0, >0 as stream ids a and b compare; an empty id is the least */
+
+static ngx_int_t
+ngx_http_apikey_sync_id_cmp(u_char *a, size_t alen, u_char *b, size_t blen)
+{
+    size_t     i, j;
+    uint64_t   x, y;
+    ngx_uint_t part;
+
+    if (alen == 0 || blen == 0) {
+        return (ngx_int_t) alen - (ngx_int_t) blen;
+    }
+
+    i = 0;
+    j = 0;
+
+    for (part = 0; part < 2; part++) {
+        for (x = 0; i < alen && a[i] != '-'; i++) {
+            x = x * 10 + (a[i] - '0');
+        }
+
+        for (y = 0; j < blen && b[j] != '-'; j++) {
+            y = y * 10 + (b[j] - '0');
+        }
+
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+
+        i++;
+        j++;
+    }
+
+    return 0;
+}
+
+
+/*
+ * An entry was applied.  While a full load runs, the mirror's position
+ * waits for its end: the load may yet be abandoned, and then its changes
+ * must be read again.
+ */
+
+static void
+ngx_http_apikey_sync_set_position_locked(ngx_http_apikey_sync_t *s,
+    u_char *id, size_t len)
+{
+    ngx_http_apikey_shctx_t  *sh;
+
+    if (s->loading) {
+        if (ngx_http_apikey_sync_id_cmp(id, len, s->applied, s->applied_len)
+            > 0)
+        {
+            ngx_memcpy(s->applied, id, len);
+            s->applied_len = len;
+        }
+
+        return;
+    }
+
+    sh = s->zone->sh;
+
+    ngx_memcpy(sh->position, id, len);
+    sh->position_len = len;
 }
 
 
@@ -939,7 +1718,7 @@ ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
 
 static ngx_int_t
 ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
-    u_char *digest, u_char *hex)
+    u_char *digest, u_char *hex, u_char *id, size_t id_len)
 {
     ngx_int_t                    rv;
     ngx_http_apikey_sync_cmd_t  *cmd;
@@ -950,6 +1729,8 @@ ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     }
 
     ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    ngx_memcpy(cmd->id, id, id_len);
+    cmd->id_len = id_len;
     ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
 
     rv = ngx_http_apikey_redis_formatted(&s->cmd,
@@ -982,6 +1763,7 @@ ngx_http_apikey_sync_pending(ngx_http_apikey_sync_t *s, ngx_uint_t kind)
 
     cmd->kind = kind;
     cmd->load = s->load;
+    cmd->id_len = 0;
 
     return cmd;
 }
@@ -1040,6 +1822,31 @@ ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
         }
         break;
 
+    case NGX_HTTP_APIKEY_CMD_EPOCH_CONNECT:
+    case NGX_HTTP_APIKEY_CMD_EPOCH_CHECK:
+        ngx_http_apikey_sync_epoch_reply(s, cmd.kind, reply);
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_LOAD_EPOCH:
+        if (s->loading && cmd.load == s->load) {
+            ngx_http_apikey_sync_epoch_reply(s, cmd.kind, reply);
+        }
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_TIP:
+        if (s->loading && cmd.load == s->load) {
+            ngx_http_apikey_sync_tip_reply(s, reply);
+        }
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_RESUME:
+        ngx_http_apikey_sync_resume_reply(s, reply);
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_STAR:
+        ngx_http_apikey_sync_star_reply(s, reply);
+        break;
+
     default: /* NGX_HTTP_APIKEY_CMD_EVENT */
         ngx_http_apikey_sync_event_reply(s, &cmd, reply);
     }
@@ -1047,7 +1854,8 @@ ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
 
 
 static void
-ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
+ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s,
+    ngx_uint_t explicit)
 {
     ngx_http_apikey_shctx_t  *sh;
 
@@ -1073,6 +1881,10 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
     s->test_hold = 0;
 #endif
     s->load++;
+    s->explicit = explicit;
+    s->tip_len = 0;
+    s->applied_len = 0;
+    s->load_has_epoch = 0;
     s->scans = 0;
     s->outstanding = 0;
     s->keys = 0;
@@ -1106,11 +1918,25 @@ ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
                    "apikey: %s load, generation %uD",
                    s->first ? "first" : "full", s->generation);
 
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
-                                  "SCAN 0 MATCH %b COUNT "
-                                  NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
-                                  s->match.data, s->match.len)
-        != NGX_OK)
+    /*
+     * the epoch and the stream's last entry before the first SCAN: the
+     * load holds every change made before that entry, and the log is read
+     * after it
+     */
+
+    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_LOAD_EPOCH,
+                                  "GET %b", s->epoch_key.data,
+                                  s->epoch_key.len)
+        != NGX_OK
+        || ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_TIP,
+                                     "XREVRANGE %b + - COUNT 1",
+                                     s->stream.data, s->stream.len)
+           != NGX_OK
+        || ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
+                                     "SCAN 0 MATCH %b COUNT "
+                                     NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
+                                     s->match.data, s->match.len)
+           != NGX_OK)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "SCAN not sent");
     }
@@ -1181,7 +2007,7 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
 
         if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
                                          (u_char *) key->str
-                                         + s->key_prefix.len)
+                                         + s->key_prefix.len, NULL, 0)
             != NGX_OK)
         {
             ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -1231,6 +2057,19 @@ ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
     ngx_int_t   rc;
 
     s->outstanding--;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        /*
+         * an error (LOADING, MOVED, NOPERM...) says nothing about the
+         * key: counted as skipped, its record would be swept as gone
+         */
+
+        ngx_http_apikey_sync_failed(s, &s->cmd,
+                                    "HGETALL failed during a full load: %*s",
+                                    ngx_min(reply->len, 80), reply->str);
+        return;
+    }
 
     /* the record is parsed straight into the batch, where it waits */
 
@@ -1287,6 +2126,21 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
     zone = s->zone;
 
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        /*
+         * an error reply is never a deletion: the record stays as it is,
+         * and the change is read again after the reconnection (from the
+         * log's position, or by a full load)
+         */
+
+        ngx_http_apikey_sync_failed(s, &s->cmd,
+                                    "HGETALL failed, the key's record is "
+                                    "kept: %*s",
+                                    ngx_min(reply->len, 80), reply->str);
+        return;
+    }
+
     /* load replies that came before this one are applied before it */
 
     if (ngx_http_apikey_sync_flush(s) == NGX_ABORT) {
@@ -1309,6 +2163,10 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
     } else {
         (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
+    }
+
+    if (cmd->id_len) {
+        ngx_http_apikey_sync_set_position_locked(s, cmd->id, cmd->id_len);
     }
 
 #if (NGX_HTTP_APIKEY_TEST)
@@ -1693,6 +2551,31 @@ ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
 
     ms = ngx_current_msec - s->start;
 
+    /*
+     * the mirror now holds the dataset read at the start, and every change
+     * up to the stream's last entry then, or the last one applied since
+     */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_memcpy(sh->epoch, s->load_epoch, NGX_HTTP_APIKEY_DIGEST_LEN);
+    sh->has_epoch = s->load_has_epoch;
+    sh->dataset = NGX_HTTP_APIKEY_DATASET_OK;
+
+    if (ngx_http_apikey_sync_id_cmp(s->applied, s->applied_len,
+                                    s->tip, s->tip_len)
+        > 0)
+    {
+        ngx_memcpy(sh->position, s->applied, s->applied_len);
+        sh->position_len = s->applied_len;
+
+    } else {
+        ngx_memcpy(sh->position, s->tip, s->tip_len);
+        sh->position_len = s->tip_len;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
     sh->from_snapshot = 0;
     sh->last_full_sync = ngx_time();
     sh->last_full_sync_ms = ms;
@@ -1716,8 +2599,7 @@ ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
     s->backoff = NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN;
 
     if (s->amcf->snapshot.len) {
-        (void) ngx_http_apikey_snapshot_write(zone, &s->amcf->snapshot,
-                                              s->log);
+        (void) ngx_http_apikey_snapshot_write(zone, s->amcf, s->log);
     }
 
     ngx_http_apikey_sync_end_load(s);
@@ -1792,11 +2674,16 @@ ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s)
 
     if (s->again) {
         s->again = 0;
-        ngx_http_apikey_sync_start_load(s);
+        ngx_http_apikey_sync_start_load(s, 1);
         return;
     }
 
-    if (s->amcf->sync_interval) {
+    /*
+     * with the change log nothing is missed, even across a lost
+     * connection; the periodic re-sync is for version 1 only
+     */
+
+    if (s->amcf->sync_interval && sh->position_len == 0) {
         ngx_add_timer(&s->resync, s->amcf->sync_interval);
     }
 }
