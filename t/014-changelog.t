@@ -249,23 +249,21 @@ has lost the dataset (no epoch), the 10 keys of the mirror stay in use
 
 
 
-=== TEST 8: ... and the new dataset takes effect when a full load is asked for
+=== TEST 8: ... and the new dataset takes effect with apikeyctl accept-dataset
 --- timeout: 10
 --- init eval: $::INIT
 --- config eval: $::API
 --- request eval
 ["GET /ctl/redis-restart-empty?sleep=1.5",
  "GET /api/x",
- ::seq("MULTI", "SET apikey:epoch epoch-three NX",
-       "XADD apikey:changes * d *", "PUBLISH apikey:events *", "EXEC")
- . "&sleep=0.5",
+ "GET /ctl/apikeyctl?a=accept-dataset&sleep=0.5",
  "GET /api/x", "GET /status"]
 --- more_headers eval
 ["", ::k("full"), "", ::k("full"), ""]
 --- error_code eval
 [200, 200, 200, 401, 200]
 --- response_body_like eval
-["", "", "", "", qr/"keys":0,.*"dataset":"ok"/]
+["", "", "exit=0", "", qr/"keys":0,.*"dataset":"ok"/]
 
 
 
