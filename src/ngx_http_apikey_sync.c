@@ -73,6 +73,14 @@
 #define NGX_HTTP_APIKEY_SYNC_TEST_HOLD        "apikey-test-hold"
 #endif
 
+/*
+ * bytes any one reply to the sync may take, raw or built: a record is at
+ * most a few kB, a SCAN or XREAD batch of 1000 about 100 kB; beyond this,
+ * Redis holds something that is not ours, and it is refused rather than
+ * buffered whole
+ */
+#define NGX_HTTP_APIKEY_SYNC_MAX_REPLY        (8 * 1024 * 1024)
+
 /* HGETALL elements (names and values) beyond which a hash is broken */
 #define NGX_HTTP_APIKEY_SYNC_MAX_FIELDS       256
 
@@ -143,6 +151,9 @@ typedef struct {
     u_char                        applied[NGX_HTTP_APIKEY_STREAM_ID_LEN];
     size_t                        applied_len;
     u_char                        load_epoch[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    /* the key whose record was over the reply bound, refused once */
+    u_char                        oversized[NGX_HTTP_APIKEY_DIGEST_LEN];
     ngx_str_t                     match;        /* <prefix>key:*, escaped */
     ngx_str_t                     key_prefix;   /* <prefix>key: */
     u_char                       *key_name;     /* key_prefix, 64 hex */
@@ -174,6 +185,7 @@ typedef struct {
                                                    the sync over */
     unsigned                      reading:1;    /* an XREAD is out */
     unsigned                      load_has_epoch:1;
+    unsigned                      has_oversized:1;
     unsigned                      explicit:1;   /* the load was asked for:
                                                    "*" or "d *" */
 
@@ -425,6 +437,7 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     s->sub.closed = ngx_http_apikey_sync_closed;
     s->sub.data = s;
     s->sub.name = "subscriber";
+    s->sub.max_reply = NGX_HTTP_APIKEY_SYNC_MAX_REPLY;
 
     s->cmd = s->sub;
     s->cmd.name = "commands";
@@ -787,7 +800,39 @@ ngx_http_apikey_sync_ready(ngx_http_apikey_redis_t *rc)
 static void
 ngx_http_apikey_sync_closed(ngx_http_apikey_redis_t *rc)
 {
-    ngx_http_apikey_sync_failed(rc->data, rc, NULL);
+    ngx_http_apikey_sync_t      *s;
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    s = rc->data;
+
+    /*
+     * a record over the reply bound: the command whose reply it was is
+     * the first pending one; when it is read again, its record is refused
+     * as broken instead, so that one record cannot stop the sync
+     */
+
+    if (rc == &s->cmd && rc->reply_size > rc->max_reply
+        && s->pending_head < s->pending.nelts)
+    {
+        cmd = (ngx_http_apikey_sync_cmd_t *) s->pending.elts
+              + s->pending_head;
+
+        if (cmd->kind == NGX_HTTP_APIKEY_CMD_LOAD
+            || cmd->kind == NGX_HTTP_APIKEY_CMD_EVENT)
+        {
+            ngx_memcpy(s->oversized, cmd->digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+            s->has_oversized = 1;
+
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "apikey: redis key \"%*s\" is over the reply "
+                          "bound of %uz bytes, its record is refused",
+                          s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN,
+                          ngx_http_apikey_sync_key_name(s, cmd->digest),
+                          rc->max_reply);
+        }
+    }
+
+    ngx_http_apikey_sync_failed(s, rc, NULL);
 }
 
 
@@ -1731,6 +1776,23 @@ ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
     ngx_memcpy(cmd->id, id, id_len);
     cmd->id_len = id_len;
+
+    if (s->has_oversized
+        && ngx_memcmp(s->oversized, digest, NGX_HTTP_APIKEY_DIGEST_LEN) == 0)
+    {
+        /* a PING in its place: its reply is a broken record, in order */
+
+        s->has_oversized = 0;
+
+        rv = ngx_http_apikey_redis_command(&s->cmd,
+                                           ngx_http_apikey_sync_cmd_handler,
+                                           s, "PING");
+        if (rv != NGX_OK) {
+            s->pending.nelts--;
+        }
+
+        return rv;
+    }
     ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
 
     rv = ngx_http_apikey_redis_formatted(&s->cmd,

@@ -16,6 +16,7 @@ our $API = $ApikeyTest::API;
 
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
 sub d { ApikeyTest::digest($ApikeyTest::KEY{$_[0]}) }
+sub redis_url { ApikeyTest::redis_url(@_) }
 
 $ENV{TEST_NGINX_FAKE_REDIS_PORT} ||= ($ENV{TEST_NGINX_REDIS_PORT} || 16380) + 2;
 $ENV{TEST_NGINX_SNAP_DIR} = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot')
@@ -341,3 +342,41 @@ has lost the dataset (no epoch), the 10 keys of the mirror stay in use
 --- response_body_like eval
 ["started", "load started", "", "upgraded",
  qr/^revoked:401=\d+ valid:200=\d+ max_ms=\d+$/, "stopped"]
+
+
+
+=== TEST 13: a record over the reply bound is refused, never buffered whole, and the log goes on
+--- timeout: 15
+--- init eval: $::INIT
+--- config eval: $::API
+--- request eval
+["GET /api/x",
+ ::redis_url("EVAL", "redis.call('HSET', KEYS[1], 'name', string.rep('n', 9000000)) return 1", 1, "apikey:key:" . ::d("full")),
+ ::seq("MULTI", "XADD apikey:changes * d " . ::d("full"),
+       "HSET apikey:key:" . ::d("read") . " active 0",
+       "XADD apikey:changes * d " . ::d("read"), "EXEC") . "&sleep=2",
+ "GET /api/x", "GET /api/x", "GET /api/x"]
+--- more_headers eval
+[::k("full"), "", "", ::k("full"), ::k("read"), ::k("future")]
+--- error_code eval
+[200, 200, 200, 401, 401, 200]
+
+
+
+=== TEST 14: ... and the error log names the key and the bound
+--- timeout: 15
+--- init eval
+$::INIT . q{
+    ApikeyTest::redis('EVAL', "redis.call('HSET', KEYS[1], 'name', string.rep('n', 9000000)) return 1", 1, 'apikey:key:' . ::d('full'));
+    ApikeyTest::redis('XADD', 'apikey:changes', '*', 'd', ::d('full'));
+    select(undef, undef, undef, 2);
+}
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 401
+--- error_log eval
+[qr/redis key "apikey:key:[0-9a-f]{64}" is over the reply bound of 8388608 bytes, its record is refused/,
+ qr/a reply over 8388608 bytes \(the bound of the commands connection\) refused/]
