@@ -198,7 +198,7 @@ typedef struct {
     ngx_msec_t                  last_full_sync_ms;
 
     /*
-     * the change log, see ngx_http_apikey_sync.c: the dataset the mirror
+     * the change log, see ngx_http_apikey_changes.c: the dataset the mirror
      * holds (the digest of "<prefix>epoch", if Redis had one), and the id
      * of the last "<prefix>changes" entry applied (empty: none, version-1
      * sync); both are kept in the snapshot too
@@ -208,6 +208,9 @@ typedef struct {
     u_char                      position[NGX_HTTP_APIKEY_STREAM_ID_LEN];
     ngx_uint_t                  position_len;
     ngx_uint_t                  dataset;    /* NGX_HTTP_APIKEY_DATASET_* */
+
+    /* the worker filling a new zone from the snapshot; 1: it is done */
+    ngx_atomic_t                snapshot_loader;
 } ngx_http_apikey_shctx_t;
 
 
@@ -373,6 +376,8 @@ ngx_int_t ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
 ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
+ngx_int_t ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
 
 
 #endif /* _NGX_HTTP_APIKEY_H_INCLUDED_ */

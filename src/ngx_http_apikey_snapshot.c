@@ -316,9 +316,60 @@ ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap)
 
 
 /*
- * At start, in the master, when Redis could not be reached: loads the
- * last snapshot whole, or nothing.
+ * A zone never loaded (a start, a reload that changed its size, a binary
+ * upgrade) is filled from the snapshot by the first worker that starts,
+ * before it accepts any connection; the other workers wait for it.  Not
+ * in the master: the nginx command would wait for it (seconds at a million
+ * keys).  Meanwhile connections wait in the listen queue (or are served by
+ * the old workers of a reload or upgrade): none gets 503.
  */
+
+ngx_int_t
+ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf)
+{
+    ngx_int_t                 rc;
+    ngx_pid_t                 loader;
+    ngx_uint_t                i;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = amcf->shm_zone->data;
+    sh = zone->sh;
+
+    if (amcf->snapshot.len == 0 || sh->loaded) {
+        return NGX_OK;
+    }
+
+    if (ngx_atomic_cmp_set(&sh->snapshot_loader, 0,
+                           (ngx_atomic_uint_t) ngx_pid))
+    {
+        rc = ngx_http_apikey_snapshot_load(zone, amcf, cycle->log);
+
+        sh->snapshot_loader = 1;
+
+        return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    }
+
+    /* at most a minute: a worker that cannot start is worse than a 503 */
+
+    for (i = 0; i < 6000; i++) {
+        loader = (ngx_pid_t) sh->snapshot_loader;
+
+        if (loader == 1 || sh->loaded
+            || (kill(loader, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            break;
+        }
+
+        ngx_msleep(10);
+    }
+
+    return NGX_OK;
+}
+
+
+/* loads the snapshot whole, or nothing */
 
 ngx_int_t
 ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,

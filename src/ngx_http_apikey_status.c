@@ -27,7 +27,7 @@ static ngx_str_t  ngx_http_apikey_sync_states[] = {
 };
 
 
-/* what Redis holds, see ngx_http_apikey_sync.c */
+/* what Redis holds, see ngx_http_apikey_changes.c */
 static ngx_str_t  ngx_http_apikey_datasets[] = {
     ngx_string("ok"),
     ngx_string("missing"),
