@@ -382,44 +382,16 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_apikey_init_module(ngx_cycle_t *cycle)
 {
-    ngx_http_apikey_zone_t       *zone;
-    ngx_http_apikey_main_conf_t  *amcf;
-
     if (sodium_init() < 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "apikey: libsodium could not be initialized");
         return NGX_ERROR;
     }
 
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apikey_module);
-
-    if (ngx_test_config || amcf == NULL || amcf->shm_zone == NULL
-        || amcf->redis == NULL)
-    {
-        return NGX_OK;
-    }
-
-    switch (ngx_http_apikey_preload(cycle, amcf)) {
-
-    case NGX_ERROR:
-        return NGX_ERROR;
-
-    case NGX_DECLINED:
-        zone = amcf->shm_zone->data;
-
-        if (!zone->sh->loaded && !zone->sh->owner
-            && ngx_http_apikey_snapshot_load(zone, &amcf->snapshot,
-                                             cycle->log)
-               == NGX_ERROR)
-        {
-            return NGX_ERROR;
-        }
-
-        break;
-
-    default:
-        break;
-    }
+    /*
+     * The master never waits for Redis, nor reads the snapshot: the nginx
+     * command returns at once.  See ngx_http_apikey_init_process().
+     */
 
     return NGX_OK;
 }
@@ -442,6 +414,10 @@ ngx_http_apikey_init_process(ngx_cycle_t *cycle)
 
     if (amcf == NULL || amcf->shm_zone == NULL || amcf->redis == NULL) {
         return NGX_OK;
+    }
+
+    if (ngx_http_apikey_snapshot_init_process(cycle, amcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK) {

@@ -54,6 +54,14 @@
 #define NGX_HTTP_APIKEY_MAX_FIELDS      256     /* HGETALL elements */
 #define NGX_HTTP_APIKEY_MAX_PREFIX      128
 
+/* a stream entry id: two 64-bit numbers, "ms-seq" */
+#define NGX_HTTP_APIKEY_STREAM_ID_LEN   48
+
+/* shctx->dataset: what Redis holds, compared with the mirror */
+#define NGX_HTTP_APIKEY_DATASET_OK      0
+#define NGX_HTTP_APIKEY_DATASET_MISSING 1   /* no epoch: Redis lost it */
+#define NGX_HTTP_APIKEY_DATASET_CHANGED 2   /* another epoch */
+
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
 #define NGX_HTTP_APIKEY_NODE_INFLIGHT   0x02    /* counts sent, no reply */
 
@@ -188,6 +196,21 @@ typedef struct {
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;
     ngx_msec_t                  last_full_sync_ms;
+
+    /*
+     * the change log, see ngx_http_apikey_changes.c: the dataset the mirror
+     * holds (the digest of "<prefix>epoch", if Redis had one), and the id
+     * of the last "<prefix>changes" entry applied (empty: none, version-1
+     * sync); both are kept in the snapshot too
+     */
+    u_char                      epoch[NGX_HTTP_APIKEY_DIGEST_LEN];
+    ngx_uint_t                  has_epoch;
+    u_char                      position[NGX_HTTP_APIKEY_STREAM_ID_LEN];
+    ngx_uint_t                  position_len;
+    ngx_uint_t                  dataset;    /* NGX_HTTP_APIKEY_DATASET_* */
+
+    /* the worker filling a new zone from the snapshot; 1: it is done */
+    ngx_atomic_t                snapshot_loader;
 } ngx_http_apikey_shctx_t;
 
 
@@ -340,11 +363,6 @@ ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_apikey_add_variables(ngx_conf_t *cf);
 extern ngx_str_t  ngx_http_apikey_decision_names[];
 
-/* ngx_http_apikey_preload.c */
-ngx_int_t ngx_http_apikey_preload(ngx_cycle_t *cycle,
-    ngx_http_apikey_main_conf_t *amcf);
-u_char *ngx_http_apikey_glob_escape(u_char *dst, ngx_str_t *src, size_t max);
-
 /* ngx_http_apikey_sync.c */
 ngx_int_t ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     ngx_http_apikey_main_conf_t *amcf);
@@ -355,9 +373,11 @@ char *ngx_http_apikey_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_apikey_snapshot.c */
 ngx_int_t ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
-    ngx_str_t *path, ngx_log_t *log);
+    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
 ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
-    ngx_str_t *path, ngx_log_t *log);
+    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
+ngx_int_t ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
 
 
 #endif /* _NGX_HTTP_APIKEY_H_INCLUDED_ */

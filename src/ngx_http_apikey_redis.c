@@ -421,6 +421,19 @@ ngx_http_apikey_redis_read_handler(ngx_event_t *rev)
             return;     /* closed while handling the replies */
         }
 
+        /* what is left unparsed is one reply, still arriving */
+
+        if (rc->max_reply
+            && ac->c.reader->len - ac->c.reader->pos > rc->max_reply)
+        {
+            rc->reply_size = rc->max_reply + 1;     /* for closed() */
+
+            ngx_http_apikey_redis_fail(rc, "a reply over %uz bytes "
+                                       "(the bound of the %s connection) "
+                                       "refused", rc->max_reply, rc->name);
+            return;
+        }
+
         if (!(ac->c.flags & REDIS_CONNECTED)) {
             break;
         }
@@ -897,6 +910,20 @@ ngx_http_apikey_redis_alloc(ngx_http_apikey_redis_t *rc, size_t size)
 
     size = ngx_align(size, NGX_ALIGNMENT);
 
+    rc->reply_size += size;
+
+    if (rc->max_reply && rc->reply_size > rc->max_reply) {
+
+        /* hiredis fails the connection; the cleanup keeps this error */
+
+        *ngx_snprintf(rc->error, NGX_HTTP_APIKEY_REDIS_ERRLEN - 1,
+                      "a reply over %uz bytes (the bound of the %s "
+                      "connection) refused", rc->max_reply, rc->name)
+            = '\0';
+
+        return NULL;
+    }
+
     b = rc->block;
 
     if (b && (size_t) (b->end - b->pos) >= size) {
@@ -937,6 +964,8 @@ static void
 ngx_http_apikey_redis_reset(ngx_http_apikey_redis_t *rc)
 {
     ngx_http_apikey_redis_block_t  *b, *next;
+
+    rc->reply_size = 0;
 
     b = rc->blocks;
 

@@ -62,6 +62,16 @@ struct ngx_http_apikey_redis_s {
     char                             *name;       /* in, for logs */
 
     /*
+     * in: bytes one reply may take, raw or built (0: unbounded); a reply
+     * over it is refused and the connection closed, the error naming the
+     * bound, before it is buffered whole; reply_size is then over the
+     * bound when closed is called, the reply being that of the first
+     * command still pending
+     */
+    size_t                            max_reply;
+    size_t                            reply_size; /* of the one building */
+
+    /*
      * replies expected beyond those hiredis queues, such as a SUBSCRIBE
      * confirmation: while non-zero, the reply timeout runs
      */

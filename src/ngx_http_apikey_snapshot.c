@@ -2,15 +2,22 @@
 /*
  * apikey_snapshot: the mirror on disk, so that an nginx started while Redis
  * is away decides at once from the last set it saw instead of answering
- * 503.  The syncing worker writes it after a full load that changed
- * something, a slice of the table at a time so that neither the zone's lock
- * nor the worker is held long, into a temporary file renamed over the old
- * one when complete.  The master reads it at start when Redis cannot be
- * reached.
+ * 503.  The syncing worker writes it after a full load, and every few
+ * seconds while changes from the change log arrive, a slice of the table at
+ * a time so that neither the zone's lock nor the worker is held long, into
+ * a temporary file renamed over the old one when complete.  The master
+ * reads it at start (and at a reload or binary upgrade that has a new
+ * zone), so that no request waits for Redis; the syncing worker then reads
+ * the change log from the position stored in it.
  *
- * Format: "APIKEYSNAP1\n", then per key a 4-byte length and the record
- * image, then a zero length and the BLAKE2b-256 of everything before it.
- * A file that fails any check is not used, whole.
+ * Format: "APIKEYSNAP2\n"; the epoch's digest (32 bytes, zero: none); a
+ * byte with the length of the change log position, and the position (the
+ * position at the start of the write: entries after it are read again,
+ * which applies them again, harmlessly); per key a 4-byte length and the
+ * record image; a zero length; the BLAKE2b-256 of everything before it,
+ * keyed with the apikey_hash_secret when one is set, so that a file
+ * written by anyone without the secret is refused.  A file that fails any
+ * check is not used, whole.
  */
 
 
@@ -19,7 +26,7 @@
 #include <sodium.h>
 
 
-#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP1\n"
+#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP2\n"
 #define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
 #define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
 
@@ -49,6 +56,7 @@ static ngx_int_t ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec,
 
 
 static ngx_http_apikey_snapshot_t  *ngx_http_apikey_snapshot_running;
+static u_char  ngx_http_apikey_snapshot_zero[NGX_HTTP_APIKEY_DIGEST_LEN];
 static uint64_t                     ngx_http_apikey_snapshot_version;
 
 
@@ -58,12 +66,16 @@ static uint64_t                     ngx_http_apikey_snapshot_version;
  */
 
 ngx_int_t
-ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
-    ngx_log_t *log)
+ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log)
 {
     u_char                      *p;
     uint64_t                     version;
+    ngx_str_t                   *path;
+    ngx_http_apikey_shctx_t     *sh;
     ngx_http_apikey_snapshot_t  *snap;
+
+    path = &amcf->snapshot;
 
     if (path->len == 0 || ngx_http_apikey_snapshot_running) {
         return NGX_DECLINED;
@@ -108,11 +120,30 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
         return NGX_ERROR;
     }
 
-    crypto_generichash_init(&snap->hash, NULL, 0, NGX_HTTP_APIKEY_DIGEST_LEN);
+    crypto_generichash_init(&snap->hash, amcf->hash_secret.data,
+                            amcf->hash_secret.len, NGX_HTTP_APIKEY_DIGEST_LEN);
 
-    snap->len = ngx_cpymem(snap->buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
-                           sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1)
-                - snap->buf;
+    p = ngx_cpymem(snap->buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
+                   sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1);
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->has_epoch) {
+        p = ngx_cpymem(p, sh->epoch, NGX_HTTP_APIKEY_DIGEST_LEN);
+
+    } else {
+        p = ngx_cpymem(p, ngx_http_apikey_snapshot_zero,
+                       NGX_HTTP_APIKEY_DIGEST_LEN);
+    }
+
+    *p++ = (u_char) sh->position_len;
+    p = ngx_cpymem(p, sh->position, sh->position_len);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    snap->len = p - snap->buf;
 
     snap->event.handler = ngx_http_apikey_snapshot_step;
     snap->event.data = snap;
@@ -285,15 +316,68 @@ ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap)
 
 
 /*
- * At start, in the master, when Redis could not be reached: loads the
- * last snapshot whole, or nothing.
+ * A zone never loaded (a start, a reload that changed its size, a binary
+ * upgrade) is filled from the snapshot by the first worker that starts,
+ * before it accepts any connection; the other workers wait for it.  Not
+ * in the master: the nginx command would wait for it (seconds at a million
+ * keys).  Meanwhile connections wait in the listen queue (or are served by
+ * the old workers of a reload or upgrade): none gets 503.
  */
 
 ngx_int_t
-ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
-    ngx_log_t *log)
+ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf)
 {
-    u_char                    *buf, *p, *last;
+    ngx_int_t                 rc;
+    ngx_pid_t                 loader;
+    ngx_uint_t                i;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_shctx_t  *sh;
+
+    zone = amcf->shm_zone->data;
+    sh = zone->sh;
+
+    if (amcf->snapshot.len == 0 || sh->loaded) {
+        return NGX_OK;
+    }
+
+    if (ngx_atomic_cmp_set(&sh->snapshot_loader, 0,
+                           (ngx_atomic_uint_t) ngx_pid))
+    {
+        rc = ngx_http_apikey_snapshot_load(zone, amcf, cycle->log);
+
+        sh->snapshot_loader = 1;
+
+        return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    }
+
+    /* at most a minute: a worker that cannot start is worse than a 503 */
+
+    for (i = 0; i < 6000; i++) {
+        loader = (ngx_pid_t) sh->snapshot_loader;
+
+        if (loader == 1 || sh->loaded
+            || (kill(loader, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            break;
+        }
+
+        ngx_msleep(10);
+    }
+
+    return NGX_OK;
+}
+
+
+/* loads the snapshot whole, or nothing */
+
+ngx_int_t
+ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log)
+{
+    u_char                    *buf, *p, *last, *head;
+    ngx_str_t                 *path;
+    size_t                     position_len;
     off_t                      fsize;
     ssize_t                    n;
     uint32_t                   size;
@@ -304,6 +388,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     u_char                     digest[NGX_HTTP_APIKEY_DIGEST_LEN];
 
     rec = NULL;
+    path = &amcf->snapshot;
 
     if (path->len == 0) {
         return NGX_DECLINED;
@@ -326,6 +411,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     fsize = ngx_file_size(&fi);
 
     if (fsize < (off_t) (sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1
+                         + NGX_HTTP_APIKEY_DIGEST_LEN + 1
                          + sizeof(uint32_t) + NGX_HTTP_APIKEY_DIGEST_LEN)
         || fsize > (off_t) zone->size * 2)
     {
@@ -347,7 +433,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     last = buf + fsize - NGX_HTTP_APIKEY_DIGEST_LEN;
 
     crypto_generichash(digest, NGX_HTTP_APIKEY_DIGEST_LEN, buf, last - buf,
-                       NULL, 0);
+                       amcf->hash_secret.data, amcf->hash_secret.len);
 
     if (ngx_memcmp(buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
                    sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1) != 0
@@ -356,9 +442,21 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
         goto invalid;
     }
 
+    /* the epoch and the change log position */
+
+    head = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1;
+    position_len = head[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    if (position_len >= NGX_HTTP_APIKEY_STREAM_ID_LEN
+        || head + NGX_HTTP_APIKEY_DIGEST_LEN + 1 + position_len > last)
+    {
+        goto invalid;
+    }
+
     /* first check every record, then load: a bad file loads nothing */
 
-    for (p = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1; /* void */ ;
+    for (p = head + NGX_HTTP_APIKEY_DIGEST_LEN + 1 + position_len;
+         /* void */ ;
          p += size)
     {
         if (p + sizeof(uint32_t) > last) {
@@ -401,7 +499,8 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
 
     (void) ngx_http_apikey_new_generation_locked(zone);
 
-    for (p = buf + sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1; /* void */ ;
+    for (p = head + NGX_HTTP_APIKEY_DIGEST_LEN + 1 + position_len;
+         /* void */ ;
          p += size)
     {
         ngx_memcpy(&size, p, sizeof(uint32_t));
@@ -442,14 +541,22 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone, ngx_str_t *path,
     zone->sh->loaded = 1;
     zone->sh->from_snapshot = 1;
 
+    zone->sh->has_epoch = ngx_memcmp(head, ngx_http_apikey_snapshot_zero,
+                                     NGX_HTTP_APIKEY_DIGEST_LEN) != 0;
+    ngx_memcpy(zone->sh->epoch, head, NGX_HTTP_APIKEY_DIGEST_LEN);
+
+    zone->sh->position_len = position_len;
+    ngx_memcpy(zone->sh->position, head + NGX_HTTP_APIKEY_DIGEST_LEN + 1,
+               position_len);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_free(rec);
     ngx_free(buf);
 
-    ngx_log_error(NGX_LOG_WARN, log, 0,
-                  "apikey: redis is away; deciding from the snapshot \"%V\" "
-                  "of %ui keys until it returns", path, nkeys);
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "apikey: deciding from the snapshot \"%V\" of %ui keys "
+                  "until redis is read", path, nkeys);
 
     return NGX_OK;
 

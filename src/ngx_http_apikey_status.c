@@ -27,6 +27,14 @@ static ngx_str_t  ngx_http_apikey_sync_states[] = {
 };
 
 
+/* what Redis holds, see ngx_http_apikey_changes.c */
+static ngx_str_t  ngx_http_apikey_datasets[] = {
+    ngx_string("ok"),
+    ngx_string("missing"),
+    ngx_string("changed")
+};
+
+
 #define NGX_HTTP_APIKEY_STATUS_SIZE  4096
 
 
@@ -162,13 +170,16 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     "\"last_full_sync\":%T,\"last_full_sync_ms\":%M,"
                     "\"full_syncs\":%uA,\"events_applied\":%uA,"
                     "\"reconnects\":%uA,\"skipped_records\":%uA,"
-                    "\"from_snapshot\":%s},\"keys_near_limit\":%uA,",
+                    "\"from_snapshot\":%s,\"dataset\":\"%V\","
+                    "\"position\":\"%*s\"},\"keys_near_limit\":%uA,",
                     &ngx_http_apikey_sync_states[snap->sync_state],
                     snap->owner, snap->last_full_sync,
                     snap->last_full_sync_ms, snap->full_syncs,
                     snap->events_applied, snap->reconnects,
                     snap->skipped_records,
                     snap->from_snapshot ? "true" : "false",
+                    &ngx_http_apikey_datasets[snap->dataset],
+                    snap->position_len, snap->position,
                     snap->near_limit);
 
     p = ngx_sprintf(p, "\"decisions\":{");

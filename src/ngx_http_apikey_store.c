@@ -360,7 +360,7 @@ ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
 
 /*
  * Starts a generation: the live nodes are all stale until a load stamps
- * them.  Every full load (sync, preload, snapshot) starts here.
+ * them.  Every full load (the loader, the snapshot) starts here.
  */
 
 uint32_t

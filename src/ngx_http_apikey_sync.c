@@ -1,26 +1,16 @@
 
 /*
- * ngx_http_apikey_module: the sync, which keeps the shared key mirror equal
- * to Redis.
+ * ngx_http_apikey_module: the sync's ownership and connections.
  *
- * One worker at a time, the owner, syncs.  It subscribes to "<prefix>events"
- * on one connection and, once subscribed, loads every "<prefix>key:<digest>"
- * hash over a second one (SCAN, then pipelined HGETALL), applies the events
- * as they come, and loads everything again every apikey_sync_interval to
- * heal missed events.  Every worker runs the ownership tick: the owner
- * keeps a heartbeat in the zone, the others take over when it exits, dies
- * or stops beating.
- *
- * A first load puts records live as they come, and the policy refuses
- * requests until it completes.  A re-sync stages the records that differ
- * and makes them visible only once the whole set was read, so requests are
- * always decided from a complete set.  Events and load replies arrive in
- * order on the one command connection and are applied in that order.
- *
- * The end of a load (staged records promoted, keys gone from Redis swept)
- * runs in small steps from the event loop, and the sweep only when the
- * zone counts something for it to find: the syncing worker also serves
- * requests.
+ * One worker at a time, the owner, syncs.  Every worker runs the
+ * ownership tick: the owner keeps a heartbeat in the zone (and checks the
+ * epoch every few seconds), the others take over when it exits, dies or
+ * stops beating.  The owner keeps three connections to Redis: the
+ * subscriber ("<prefix>events", version 1), the command connection
+ * (record lookups, full loads, epoch and position checks, and the usage
+ * write-back, all in order), and the change log's (XREAD BLOCK only).
+ * Losing any of them closes all three and reconnects with a backoff; what
+ * happens then is the change log's decision (ngx_http_apikey_changes.c).
  */
 
 
@@ -33,138 +23,7 @@
 
 #include "ngx_http_apikey.h"
 #include "ngx_http_apikey_redis.h"
-
-
-#define NGX_HTTP_APIKEY_SYNC_STALE            1000  /* heartbeat age, ms */
-#define NGX_HTTP_APIKEY_SYNC_CONNECT_TIMEOUT  1000
-#define NGX_HTTP_APIKEY_SYNC_REPLY_TIMEOUT    5000
-#define NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN      100
-#define NGX_HTTP_APIKEY_SYNC_BACKOFF_MAX      10000
-
-/* an idle command connection is checked with a PING this often */
-#define NGX_HTTP_APIKEY_SYNC_PING             5000
-
-#define NGX_HTTP_APIKEY_SYNC_SCAN_COUNT       "1000"
-#define NGX_HTTP_APIKEY_SYNC_MAX_SCANS        100000
-
-/* records per lock hold, and the buffer that keeps them until then */
-#define NGX_HTTP_APIKEY_SYNC_BATCH            1000
-#define NGX_HTTP_APIKEY_SYNC_BATCH_SIZE       (1024 * 1024)
-
-/* staged digests discarded per lock hold */
-#define NGX_HTTP_APIKEY_SYNC_CHUNK            1000
-
-/*
- * staged digests are kept in blocks of this many, never moved: an array
- * that doubled would copy megabytes at once in the middle of a load
- */
-#define NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK     2048
-
-/*
- * staged digests promoted, and buckets swept, per step of the end of a
- * load: one step per turn of the event loop, each well under a millisecond
- * even with the nodes out of the cache
- */
-#define NGX_HTTP_APIKEY_SYNC_PROMOTE          256
-#define NGX_HTTP_APIKEY_SYNC_SWEEP            4096
-
-#if (NGX_HTTP_APIKEY_TEST)
-/* the id of a record that makes a re-sync stop before its end, see below */
-#define NGX_HTTP_APIKEY_SYNC_TEST_HOLD        "apikey-test-hold"
-#endif
-
-/* HGETALL elements (names and values) beyond which a hash is broken */
-#define NGX_HTTP_APIKEY_SYNC_MAX_FIELDS       256
-
-
-typedef enum {
-    NGX_HTTP_APIKEY_CMD_SCAN = 0,
-    NGX_HTTP_APIKEY_CMD_LOAD,
-    NGX_HTTP_APIKEY_CMD_EVENT
-} ngx_http_apikey_cmd_e;
-
-
-/* one command of ours on the command connection, awaiting its reply */
-typedef struct {
-    ngx_uint_t                    kind;
-    ngx_uint_t                    load;
-    u_char                        digest[NGX_HTTP_APIKEY_DIGEST_LEN];
-} ngx_http_apikey_sync_cmd_t;
-
-
-
-typedef struct {
-    ngx_http_apikey_main_conf_t  *amcf;
-    ngx_http_apikey_zone_t       *zone;
-    ngx_log_t                    *log;
-    ngx_pool_t                   *pool;
-
-    ngx_event_t                   tick;
-    ngx_event_t                   reconnect;
-    ngx_event_t                   resync;
-    ngx_event_t                   finish;       /* the next step of the end
-                                                   of a load, posted */
-
-    ngx_http_apikey_redis_t       sub;
-    ngx_http_apikey_redis_t       cmd;
-
-    ngx_str_t                     channel;      /* <prefix>events */
-    ngx_str_t                     match;        /* <prefix>key:*, escaped */
-    ngx_str_t                     key_prefix;   /* <prefix>key: */
-    u_char                       *key_name;     /* key_prefix, 64 hex */
-    ngx_str_t                     hgetall;      /* HGETALL key_name, RESP */
-
-    ngx_array_t                   pending;      /* ngx_http_apikey_sync_cmd_t */
-    ngx_uint_t                    pending_head;
-
-    ngx_array_t                   staged;       /* of u_char *: blocks of
-                                                   staged digests, kept */
-    ngx_uint_t                    nstaged;      /* digests in them */
-    ngx_str_t                    *fields;
-    ngx_http_apikey_record_t     *rec;
-    size_t                        rec_max;
-
-    u_char                       *batch;
-    size_t                        batch_used;
-    ngx_uint_t                    batch_n;
-
-    ngx_msec_t                    backoff;
-    ngx_msec_t                    last_ping;
-
-    unsigned                      owner:1;      /* sh->owner is us */
-    unsigned                      down:1;       /* the loss was logged */
-    unsigned                      subscribed:1;
-    unsigned                      initial:1;    /* load once connected */
-    unsigned                      announce:1;   /* log when loaded */
-    unsigned                      must_sweep:1; /* sweep all once: just took
-                                                   the sync over */
-
-    /* the full load in progress */
-    unsigned                      loading:1;
-    unsigned                      again:1;      /* "*" while loading */
-    unsigned                      first:1;      /* puts are live */
-    unsigned                      full:1;       /* the zone overflowed */
-    unsigned                      scan_done:1;
-    unsigned                      finishing:1;  /* all read: promoting, then
-                                                   sweeping */
-    unsigned                      sweeping:1;
-    unsigned                      sweep_all:1;  /* whatever the counts say */
-#if (NGX_HTTP_APIKEY_TEST)
-    unsigned                      test_hold:1;  /* see finish_load */
-#endif
-
-    ngx_uint_t                    load;         /* its number */
-    uint32_t                      generation;
-    ngx_uint_t                    scans;
-    ngx_uint_t                    outstanding;  /* HGETALL replies due */
-    ngx_uint_t                    keys;         /* names SCAN returned */
-    ngx_uint_t                    changed;
-    ngx_uint_t                    skipped;
-    ngx_uint_t                    removed;
-    ngx_uint_t                    promoted;     /* of staged */
-    ngx_uint_t                    bucket;       /* the sweep's next one */
-    ngx_msec_t                    start;
-} ngx_http_apikey_sync_t;
+#include "ngx_http_apikey_sync.h"
 
 
 static void ngx_http_apikey_sync_tick_handler(ngx_event_t *ev);
@@ -175,8 +34,6 @@ static void ngx_http_apikey_sync_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_apikey_sync_resync_handler(ngx_event_t *ev);
 static void ngx_http_apikey_sync_ready(ngx_http_apikey_redis_t *rc);
 static void ngx_http_apikey_sync_closed(ngx_http_apikey_redis_t *rc);
-static void ngx_http_apikey_sync_failed(ngx_http_apikey_sync_t *s,
-    ngx_http_apikey_redis_t *rc, const char *fmt, ...);
 static void ngx_http_apikey_sync_stop(ngx_http_apikey_sync_t *s,
     ngx_uint_t discard);
 static void ngx_http_apikey_sync_release(ngx_http_apikey_sync_t *s);
@@ -184,40 +41,10 @@ static void ngx_http_apikey_sync_sub_handler(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s,
     redisReply *payload);
-static void ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
-    void *privdata);
-static ngx_int_t ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, const char *format, ...);
-static ngx_int_t ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, u_char *digest, u_char *hex);
 static ngx_http_apikey_sync_cmd_t *ngx_http_apikey_sync_pending(
     ngx_http_apikey_sync_t *s, ngx_uint_t kind);
-static void ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s,
-    redisReply *reply);
-static void ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
-    ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply);
-static void ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
-    ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply);
-static ngx_int_t ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s,
-    u_char *digest, redisReply *reply, ngx_http_apikey_record_t *rec,
-    size_t *size);
-static ngx_int_t ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_finish_handler(ngx_event_t *ev);
-static void ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_superseded(ngx_http_apikey_sync_t *s);
-static ngx_uint_t ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s);
-static void ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
-    ngx_uint_t discard);
-static void ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s);
-static u_char *ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s);
-static u_char *ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s,
-    ngx_uint_t i);
-static u_char *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
-    u_char *digest);
+static void ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
+    void *privdata);
 
 
 static ngx_http_apikey_sync_t       *ngx_http_apikey_sync;
@@ -259,6 +86,18 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     }
 
     ngx_sprintf(s->channel.data, "%Vevents", prefix);
+
+    s->stream.len = prefix->len + sizeof("changes") - 1;
+    s->stream.data = ngx_pnalloc(pool, s->stream.len);
+    s->epoch_key.len = prefix->len + sizeof("epoch") - 1;
+    s->epoch_key.data = ngx_pnalloc(pool, s->epoch_key.len);
+
+    if (s->stream.data == NULL || s->epoch_key.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(s->stream.data, "%Vchanges", prefix);
+    ngx_sprintf(s->epoch_key.data, "%Vepoch", prefix);
 
     /*
      * "HGETALL <prefix>key:<digest>" in RESP, sent for every key of a load
@@ -346,9 +185,14 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     s->sub.closed = ngx_http_apikey_sync_closed;
     s->sub.data = s;
     s->sub.name = "subscriber";
+    s->sub.max_reply = NGX_HTTP_APIKEY_SYNC_MAX_REPLY;
 
     s->cmd = s->sub;
     s->cmd.name = "commands";
+
+    s->changes = s->sub;
+    s->changes.name = "change log";
+    s->changes.reply_timeout = NGX_HTTP_APIKEY_SYNC_BLOCK_TIMEOUT;
 
     s->tick.handler = ngx_http_apikey_sync_tick_handler;
     s->tick.data = s;
@@ -413,8 +257,10 @@ ngx_http_apikey_sync_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
     ngx_http_apikey_redis_cleanup_replies(&s->sub);
     ngx_http_apikey_redis_cleanup_replies(&s->cmd);
+    ngx_http_apikey_redis_cleanup_replies(&s->changes);
 
     ngx_http_apikey_sync = NULL;
 
@@ -537,18 +383,32 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
         }
     }
 
-    if (s->owner && s->cmd.is_ready
+    if (s->owner && s->cmd.is_ready && !s->initial
         && s->cmd.ac->replies.head == NULL
         && ngx_current_msec - s->last_ping >= NGX_HTTP_APIKEY_SYNC_PING)
     {
         /*
-         * the subscription is silent when nothing happens: a dead Redis
-         * shows on the command connection, as a reply timeout
+         * the subscription and the change log are silent when nothing
+         * happens: a dead Redis shows on the command connection, as a
+         * reply timeout; and the epoch read tells a Redis that lost its
+         * data (or holds another dataset) from one that kept it
          */
 
         s->last_ping = ngx_current_msec;
 
-        (void) ngx_http_apikey_redis_command(&s->cmd, NULL, NULL, "PING");
+        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_EPOCH_CHECK,
+                                      "GET %b", s->epoch_key.data,
+                                      s->epoch_key.len)
+            == NGX_ERROR)
+        {
+            ngx_http_apikey_sync_failed(s, &s->cmd, "GET not sent");
+
+        } else if (s->amcf->snapshot.len && sh->loaded && !s->loading) {
+
+            /* changes from the log reach the snapshot too, unless none */
+
+            (void) ngx_http_apikey_snapshot_write(s->zone, s->amcf, s->log);
+        }
     }
 
     ngx_add_timer(ev, NGX_HTTP_APIKEY_SYNC_TICK);
@@ -588,13 +448,20 @@ ngx_http_apikey_sync_connect(ngx_http_apikey_sync_t *s)
     s->pending.nelts = 0;
     s->pending_head = 0;
 
+    s->read_from_len = 0;
+    s->reading = 0;
+
     rc = &s->sub;
 
     if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
         rc = &s->cmd;
 
         if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
-            return;
+            rc = &s->changes;
+
+            if (ngx_http_apikey_redis_connect(rc) == NGX_OK) {
+                return;
+            }
         }
     }
 
@@ -615,6 +482,7 @@ ngx_http_apikey_sync_reconnect_handler(ngx_event_t *ev)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
 
     (void) ngx_atomic_fetch_add(&s->zone->sh->reconnects, 1);
 
@@ -634,14 +502,15 @@ ngx_http_apikey_sync_resync_handler(ngx_event_t *ev)
     s = ev->data;
 
     if (!s->owner || !ngx_http_apikey_sync_owned(s)
-        || !s->subscribed || !s->cmd.is_ready || s->loading)
+        || !s->subscribed || !s->cmd.is_ready || s->loading
+        || s->zone->sh->position_len)
     {
         return;
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, s->log, 0, "apikey: periodic re-sync");
 
-    ngx_http_apikey_sync_start_load(s);
+    ngx_http_apikey_sync_start_load(s, 0);
 }
 
 
@@ -664,9 +533,14 @@ ngx_http_apikey_sync_ready(ngx_http_apikey_redis_t *rc)
         return;
     }
 
+    if (rc == &s->changes) {
+        ngx_http_apikey_sync_read(s);
+        return;
+    }
+
     if (s->subscribed && s->initial) {
         s->initial = 0;
-        ngx_http_apikey_sync_start_load(s);
+        ngx_http_apikey_sync_begin(s);
     }
 }
 
@@ -674,7 +548,39 @@ ngx_http_apikey_sync_ready(ngx_http_apikey_redis_t *rc)
 static void
 ngx_http_apikey_sync_closed(ngx_http_apikey_redis_t *rc)
 {
-    ngx_http_apikey_sync_failed(rc->data, rc, NULL);
+    ngx_http_apikey_sync_t      *s;
+    ngx_http_apikey_sync_cmd_t  *cmd;
+
+    s = rc->data;
+
+    /*
+     * a record over the reply bound: the command whose reply it was is
+     * the first pending one; when it is read again, its record is refused
+     * as broken instead, so that one record cannot stop the sync
+     */
+
+    if (rc == &s->cmd && rc->reply_size > rc->max_reply
+        && s->pending_head < s->pending.nelts)
+    {
+        cmd = (ngx_http_apikey_sync_cmd_t *) s->pending.elts
+              + s->pending_head;
+
+        if (cmd->kind == NGX_HTTP_APIKEY_CMD_LOAD
+            || cmd->kind == NGX_HTTP_APIKEY_CMD_EVENT)
+        {
+            ngx_memcpy(s->oversized, cmd->digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+            s->has_oversized = 1;
+
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "apikey: redis key \"%*s\" is over the reply "
+                          "bound of %uz bytes, its record is refused",
+                          s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN,
+                          ngx_http_apikey_sync_key_name(s, cmd->digest),
+                          rc->max_reply);
+        }
+    }
+
+    ngx_http_apikey_sync_failed(s, rc, NULL);
 }
 
 
@@ -683,7 +589,7 @@ ngx_http_apikey_sync_closed(ngx_http_apikey_redis_t *rc)
  * is abandoned, and the owner reconnects after a backoff.
  */
 
-static void
+void
 ngx_http_apikey_sync_failed(ngx_http_apikey_sync_t *s,
     ngx_http_apikey_redis_t *rc, const char *fmt, ...)
 {
@@ -748,9 +654,12 @@ ngx_http_apikey_sync_stop(ngx_http_apikey_sync_t *s, ngx_uint_t discard)
 
     ngx_http_apikey_redis_close(&s->sub);
     ngx_http_apikey_redis_close(&s->cmd);
+    ngx_http_apikey_redis_close(&s->changes);
 
     s->subscribed = 0;
     s->initial = 0;
+    s->reading = 0;
+    s->read_from_len = 0;
     s->pending.nelts = 0;
     s->pending_head = 0;
 
@@ -838,7 +747,7 @@ ngx_http_apikey_sync_sub_handler(redisAsyncContext *ac, void *r,
 
         if (s->cmd.is_ready && s->initial) {
             s->initial = 0;
-            ngx_http_apikey_sync_start_load(s);
+            ngx_http_apikey_sync_begin(s);
         }
 
         return;
@@ -859,11 +768,23 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, s->log, 0,
                        "apikey: event: full re-sync requested");
 
-        if (s->loading) {
-            s->again = 1;
+        if (s->zone->sh->position_len == 0) {
+            ngx_http_apikey_sync_full_request(s);
+            return;
+        }
 
-        } else if (s->cmd.is_ready) {
-            ngx_http_apikey_sync_start_load(s);
+        /*
+         * where the change log exists, a writer asks for a full load with
+         * "d *" in it, and its "*" on the channel is for version-1 readers:
+         * only a "*" with no stream left is acted on
+         */
+
+        if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_STAR,
+                                      "EXISTS %b", s->stream.data,
+                                      s->stream.len)
+            == NGX_ERROR)
+        {
+            ngx_http_apikey_sync_failed(s, &s->cmd, "EXISTS not sent");
         }
 
         return;
@@ -880,7 +801,7 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
                    "apikey: event: %*s", payload->len, payload->str);
 
     if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                     (u_char *) payload->str)
+                                     (u_char *) payload->str, NULL, 0)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -906,7 +827,7 @@ invalid:
  * command connection now (its loss restarts everything anyway).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     const char *format, ...)
 {
@@ -937,9 +858,9 @@ ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
  * one per key, so it is not formatted anew each time.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
-    u_char *digest, u_char *hex)
+    u_char *digest, u_char *hex, u_char *id, size_t id_len)
 {
     ngx_int_t                    rv;
     ngx_http_apikey_sync_cmd_t  *cmd;
@@ -950,6 +871,25 @@ ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     }
 
     ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    ngx_memcpy(cmd->id, id, id_len);
+    cmd->id_len = id_len;
+
+    if (s->has_oversized
+        && ngx_memcmp(s->oversized, digest, NGX_HTTP_APIKEY_DIGEST_LEN) == 0)
+    {
+        /* a PING in its place: its reply is a broken record, in order */
+
+        s->has_oversized = 0;
+
+        rv = ngx_http_apikey_redis_command(&s->cmd,
+                                           ngx_http_apikey_sync_cmd_handler,
+                                           s, "PING");
+        if (rv != NGX_OK) {
+            s->pending.nelts--;
+        }
+
+        return rv;
+    }
     ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
 
     rv = ngx_http_apikey_redis_formatted(&s->cmd,
@@ -982,6 +922,7 @@ ngx_http_apikey_sync_pending(ngx_http_apikey_sync_t *s, ngx_uint_t kind)
 
     cmd->kind = kind;
     cmd->load = s->load;
+    cmd->id_len = 0;
 
     return cmd;
 }
@@ -1040,705 +981,33 @@ ngx_http_apikey_sync_cmd_handler(redisAsyncContext *ac, void *r,
         }
         break;
 
+    case NGX_HTTP_APIKEY_CMD_EPOCH_CONNECT:
+    case NGX_HTTP_APIKEY_CMD_EPOCH_CHECK:
+        ngx_http_apikey_sync_epoch_reply(s, cmd.kind, reply);
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_LOAD_EPOCH:
+        if (s->loading && cmd.load == s->load) {
+            ngx_http_apikey_sync_epoch_reply(s, cmd.kind, reply);
+        }
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_TIP:
+        if (s->loading && cmd.load == s->load) {
+            ngx_http_apikey_sync_tip_reply(s, reply);
+        }
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_RESUME:
+        ngx_http_apikey_sync_resume_reply(s, reply);
+        break;
+
+    case NGX_HTTP_APIKEY_CMD_STAR:
+        ngx_http_apikey_sync_star_reply(s, reply);
+        break;
+
     default: /* NGX_HTTP_APIKEY_CMD_EVENT */
         ngx_http_apikey_sync_event_reply(s, &cmd, reply);
-    }
-}
-
-
-static void
-ngx_http_apikey_sync_start_load(ngx_http_apikey_sync_t *s)
-{
-    ngx_http_apikey_shctx_t  *sh;
-
-    if (s->loading) {
-        s->again = 1;
-        return;
-    }
-
-    sh = s->zone->sh;
-
-    if (s->resync.timer_set) {
-        ngx_del_timer(&s->resync);
-    }
-
-    s->loading = 1;
-    s->again = 0;
-    s->full = 0;
-    s->scan_done = 0;
-    s->finishing = 0;
-    s->sweeping = 0;
-    s->sweep_all = s->must_sweep;
-#if (NGX_HTTP_APIKEY_TEST)
-    s->test_hold = 0;
-#endif
-    s->load++;
-    s->scans = 0;
-    s->outstanding = 0;
-    s->keys = 0;
-    s->changed = 0;
-    s->skipped = 0;
-    s->removed = 0;
-    s->promoted = 0;
-    s->bucket = 0;
-    s->batch_used = 0;
-    s->batch_n = 0;
-    s->nstaged = 0;
-    s->start = ngx_current_msec;
-
-    ngx_shmtx_lock(&s->zone->shpool->mutex);
-
-    if ((ngx_pid_t) sh->owner != ngx_pid) {
-        ngx_shmtx_unlock(&s->zone->shpool->mutex);
-        s->loading = 0;
-        (void) ngx_http_apikey_sync_owned(s);
-        return;
-    }
-
-    s->first = !sh->loaded;
-    s->generation = ngx_http_apikey_new_generation_locked(s->zone);
-
-    ngx_shmtx_unlock(&s->zone->shpool->mutex);
-
-    sh->sync_state = NGX_HTTP_APIKEY_SYNC_LOADING;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: %s load, generation %uD",
-                   s->first ? "first" : "full", s->generation);
-
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
-                                  "SCAN 0 MATCH %b COUNT "
-                                  NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
-                                  s->match.data, s->match.len)
-        != NGX_OK)
-    {
-        ngx_http_apikey_sync_failed(s, &s->cmd, "SCAN not sent");
-    }
-}
-
-
-static void
-ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
-{
-    u_char       digest[NGX_HTTP_APIKEY_DIGEST_LEN];
-    size_t       len;
-    ngx_uint_t   i;
-    redisReply  *cursor, *keys, *key;
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_apikey_sync_failed(s, &s->cmd, "SCAN failed: %*s",
-                                    ngx_min(reply->len, 80), reply->str);
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len == 0
-        || reply->element[1]->type != REDIS_REPLY_ARRAY)
-    {
-        ngx_http_apikey_sync_failed(s, &s->cmd, "unexpected SCAN reply");
-        return;
-    }
-
-    cursor = reply->element[0];
-    keys = reply->element[1];
-
-    s->scans++;
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: SCAN #%ui: %uz names, cursor %*s",
-                   s->scans, keys->elements, cursor->len, cursor->str);
-
-    len = s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN;
-
-    for (i = 0; i < keys->elements; i++) {
-        key = keys->element[i];
-
-        if (key->type != REDIS_REPLY_STRING
-            || key->len != len
-            || ngx_memcmp(key->str, s->key_prefix.data, s->key_prefix.len)
-               != 0
-            || ngx_http_apikey_hex_to_digest((u_char *) key->str
-                                             + s->key_prefix.len,
-                                             NGX_HTTP_APIKEY_HEX_LEN, digest)
-               != NGX_OK)
-        {
-            /* the name is not shown: a careless writer might use keys */
-
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                           "apikey: ignoring a name of %uz bytes that is "
-                           "not a key hash name",
-                           key->type == REDIS_REPLY_STRING ? key->len : 0);
-            continue;
-        }
-
-        s->keys++;
-
-        if (s->full) {
-            continue;   /* only counted, for the log */
-        }
-
-        if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
-                                         (u_char *) key->str
-                                         + s->key_prefix.len)
-            != NGX_OK)
-        {
-            ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
-            return;
-        }
-
-        s->outstanding++;
-    }
-
-    if (cursor->len == 1 && cursor->str[0] == '0') {
-        s->scan_done = 1;
-
-        if (s->outstanding == 0) {
-            ngx_http_apikey_sync_finish_load(s);
-        }
-
-        return;
-    }
-
-    if (s->scans >= NGX_HTTP_APIKEY_SYNC_MAX_SCANS) {
-        ngx_http_apikey_sync_failed(s, &s->cmd,
-                                    "SCAN did not finish after %ui calls",
-                                    s->scans);
-        return;
-    }
-
-    /* the next SCAN goes behind the HGETALLs: the pipeline stays full */
-
-    if (ngx_http_apikey_sync_send(s, NGX_HTTP_APIKEY_CMD_SCAN,
-                                  "SCAN %b MATCH %b COUNT "
-                                  NGX_HTTP_APIKEY_SYNC_SCAN_COUNT,
-                                  cursor->str, cursor->len,
-                                  s->match.data, s->match.len)
-        != NGX_OK)
-    {
-        ngx_http_apikey_sync_failed(s, &s->cmd, "SCAN not sent");
-    }
-}
-
-
-static void
-ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
-    ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply)
-{
-    size_t      size;
-    u_char     *p;
-    ngx_int_t   rc;
-
-    s->outstanding--;
-
-    /* the record is parsed straight into the batch, where it waits */
-
-    if (!s->full
-        && s->batch_used + sizeof(size_t) + s->rec_max
-           > NGX_HTTP_APIKEY_SYNC_BATCH_SIZE
-        && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
-    {
-        return;
-    }
-
-    if (!s->full) {
-        p = s->batch + s->batch_used;
-
-        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply,
-                                        (ngx_http_apikey_record_t *)
-                                            (p + sizeof(size_t)),
-                                        &size);
-
-        if (rc == NGX_OK) {
-            *(size_t *) p = size;
-
-            s->batch_used += ngx_align(sizeof(size_t) + size,
-                                       sizeof(size_t));
-            s->batch_n++;
-
-            if (s->batch_n >= NGX_HTTP_APIKEY_SYNC_BATCH
-                && ngx_http_apikey_sync_flush(s) == NGX_ABORT)
-            {
-                return;
-            }
-
-        } else if (rc == NGX_ERROR) {
-            s->skipped++;
-            (void) ngx_atomic_fetch_add(&s->zone->sh->skipped_records, 1);
-        }
-
-        /* NGX_DECLINED: deleted since SCAN saw it */
-    }
-
-    if (s->scan_done && s->outstanding == 0) {
-        ngx_http_apikey_sync_finish_load(s);
-    }
-}
-
-
-static void
-ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
-    ngx_http_apikey_sync_cmd_t *cmd, redisReply *reply)
-{
-    size_t                   size;
-    ngx_int_t                rc, put;
-    ngx_http_apikey_zone_t  *zone;
-
-    zone = s->zone;
-
-    /* load replies that came before this one are applied before it */
-
-    if (ngx_http_apikey_sync_flush(s) == NGX_ABORT) {
-        return;
-    }
-
-    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, s->rec, &size);
-
-    put = NGX_DECLINED;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (rc == NGX_OK) {
-        put = ngx_http_apikey_put_locked(zone, s->rec, size, 0);
-
-        if (put == NGX_ERROR) {
-            /* the old record must not outlive a revocation */
-            (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
-        }
-
-    } else {
-        (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
-    }
-
-#if (NGX_HTTP_APIKEY_TEST)
-    ngx_http_apikey_check_locked(zone, s->log);
-#endif
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (rc == NGX_ERROR) {
-        (void) ngx_atomic_fetch_add(&zone->sh->skipped_records, 1);
-    }
-
-    if (put == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "apikey zone \"%V\" is full, an updated key was "
-                      "removed instead", &zone->name);
-    }
-
-    (void) ngx_atomic_fetch_add(&zone->sh->events_applied, 1);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: event for %*xs applied",
-                   (size_t) NGX_HTTP_APIKEY_DIGEST_LEN, cmd->digest);
-}
-
-
-/*
- * An HGETALL reply as the record parser wants it: NGX_OK with rec (room
- * for s->rec_max bytes) and *size filled, NGX_DECLINED when there is no
- * such key, NGX_ERROR when the hash is broken (logged).
- */
-
-static ngx_int_t
-ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
-    redisReply *reply, ngx_http_apikey_record_t *rec, size_t *size)
-{
-    ngx_uint_t   i;
-    redisReply  *e;
-
-    if (reply->type == REDIS_REPLY_ARRAY
-        && reply->elements <= NGX_HTTP_APIKEY_SYNC_MAX_FIELDS)
-    {
-        for (i = 0; i < reply->elements; i++) {
-            e = reply->element[i];
-
-            if (e->type != REDIS_REPLY_STRING) {
-                goto broken;
-            }
-
-            s->fields[i].len = e->len;
-            s->fields[i].data = (u_char *) e->str;
-        }
-
-        return ngx_http_apikey_parse_record(s->log, digest, s->fields,
-                                            reply->elements, rec, size);
-    }
-
-broken:
-
-    ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                  "apikey: redis key \"%*s\" is not a valid key hash%s%*s",
-                  s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN,
-                  ngx_http_apikey_sync_key_name(s, digest),
-                  reply->type == REDIS_REPLY_ERROR ? ": " : "",
-                  reply->type == REDIS_REPLY_ERROR
-                  ? ngx_min(reply->len, 80) : 0,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-
-    return NGX_ERROR;
-}
-
-
-/*
- * Applies the buffered load records under one lock hold.  A zone that
- * overflows ends the load's chances: a first load empties the zone, a
- * re-sync forgets what it staged and the last complete set stays.
- */
-
-static ngx_int_t
-ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
-{
-    u_char                    *p, *last, *d;
-    size_t                     size;
-    ngx_int_t                  rc;
-    ngx_http_apikey_zone_t    *zone;
-    ngx_http_apikey_record_t  *rec;
-
-    if (s->batch_n == 0) {
-        return NGX_OK;
-    }
-
-    zone = s->zone;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (zone->sh->generation != s->generation) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_http_apikey_sync_superseded(s);
-        return NGX_ABORT;
-    }
-
-    p = s->batch;
-    last = s->batch + s->batch_used;
-
-    while (p < last) {
-        size = *(size_t *) p;
-        rec = (ngx_http_apikey_record_t *) (p + sizeof(size_t));
-
-        p += ngx_align(sizeof(size_t) + size, sizeof(size_t));
-
-        rc = ngx_http_apikey_put_locked(zone, rec, size, !s->first);
-
-        if (rc == NGX_ERROR) {
-            s->full = 1;
-            break;
-        }
-
-#if (NGX_HTTP_APIKEY_TEST)
-        if (rec->id_len == sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1
-            && ngx_memcmp(ngx_http_apikey_record_id(rec),
-                          NGX_HTTP_APIKEY_SYNC_TEST_HOLD,
-                          sizeof(NGX_HTTP_APIKEY_SYNC_TEST_HOLD) - 1)
-               == 0)
-        {
-            s->test_hold = 1;
-        }
-#endif
-
-        if (rc == NGX_OK) {
-            s->changed++;
-
-            if (!s->first) {
-                d = ngx_http_apikey_sync_stage(s);
-                if (d == NULL) {
-                    /* keep it from being promoted half-way: treat as full */
-                    (void) ngx_http_apikey_delete_locked(zone, rec->digest, 1);
-                    s->full = 1;
-                    break;
-                }
-
-                ngx_memcpy(d, rec->digest, NGX_HTTP_APIKEY_DIGEST_LEN);
-            }
-        }
-    }
-
-    if (s->full && s->first) {
-        ngx_http_apikey_wipe_locked(zone);
-    }
-
-#if (NGX_HTTP_APIKEY_TEST)
-    ngx_http_apikey_check_locked(zone, s->log);
-#endif
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: applied %ui records, %ui changed so far",
-                   s->batch_n, s->changed);
-
-    s->batch_used = 0;
-    s->batch_n = 0;
-
-    if (s->full && !s->first) {
-        ngx_http_apikey_sync_discard(s);
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s)
-{
-    ngx_http_apikey_zone_t   *zone;
-    ngx_http_apikey_shctx_t  *sh;
-
-    if (ngx_http_apikey_sync_flush(s) == NGX_ABORT) {
-        return;
-    }
-
-    zone = s->zone;
-    sh = zone->sh;
-
-    if (s->full) {
-        if (s->first) {
-            ngx_shmtx_lock(&zone->shpool->mutex);
-
-            if (sh->generation == s->generation) {
-                ngx_http_apikey_wipe_locked(zone);
-            }
-
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-        }
-
-        sh->sync_state = sh->loaded ? NGX_HTTP_APIKEY_SYNC_SYNCED
-                                    : NGX_HTTP_APIKEY_SYNC_LOADING;
-
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "apikey zone \"%V\" is too small for %ui keys, %s",
-                      &zone->name, s->keys,
-                      s->first ? "requests are refused until it fits"
-                               : "the previous set of keys stays in use");
-
-        ngx_http_apikey_sync_end_load(s);
-        return;
-    }
-
-#if (NGX_HTTP_APIKEY_TEST)
-
-    /*
-     * Test builds only: a re-sync that read a record with the id
-     * NGX_HTTP_APIKEY_SYNC_TEST_HOLD stops here with its changes staged,
-     * and so stays until its worker is killed, as if it had died right
-     * now (see t/006-processes.t); the first load of a worker that took
-     * the sync over never stops.
-     */
-
-    if (s->test_hold && !s->first && !s->sweep_all) {
-        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
-                      "apikey: test: full load held with %ui records staged",
-                      s->nstaged);
-        return;
-    }
-
-#endif
-
-    /*
-     * Everything was read.  The changed records become visible, then what
-     * Redis no longer has goes: a step at a time, each under one lock hold
-     * and each in its own turn of the event loop, so that the requests
-     * this worker serves meanwhile wait for one step at most.  The load is
-     * still "loading" until the last step: a "*" meanwhile sets s->again.
-     */
-
-    s->finishing = 1;
-    s->sweeping = 0;
-    s->promoted = 0;
-    s->bucket = 0;
-
-    ngx_http_apikey_sync_finish_step(s);
-}
-
-
-static void
-ngx_http_apikey_sync_finish_handler(ngx_event_t *ev)
-{
-    ngx_http_apikey_sync_t  *s;
-
-    s = ev->data;
-
-    if (!s->loading || !s->finishing || !ngx_http_apikey_sync_owned(s)) {
-        return;
-    }
-
-    ngx_http_apikey_sync_finish_step(s);
-}
-
-
-/*
- * One step: up to NGX_HTTP_APIKEY_SYNC_PROMOTE staged records promoted, or
- * NGX_HTTP_APIKEY_SYNC_SWEEP buckets swept.  The sweep is skipped, or cut
- * short, once the zone counts nothing a sweep could remove: an unchanged
- * set of keys costs no walk of the buckets at all.
- */
-
-static void
-ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
-{
-    ngx_uint_t                n;
-    ngx_http_apikey_zone_t   *zone;
-    ngx_http_apikey_shctx_t  *sh;
-
-    zone = s->zone;
-    sh = zone->sh;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (sh->generation != s->generation) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_http_apikey_sync_superseded(s);
-        return;
-    }
-
-    if (!s->sweeping) {
-        n = ngx_min(s->nstaged - s->promoted, NGX_HTTP_APIKEY_SYNC_PROMOTE);
-
-        while (n--) {
-            (void) ngx_http_apikey_promote_locked(zone,
-                                ngx_http_apikey_sync_staged(s, s->promoted));
-            s->promoted++;
-        }
-
-        if (s->promoted < s->nstaged) {
-            goto next;
-        }
-
-#if (NGX_HTTP_APIKEY_TEST)
-        ngx_http_apikey_check_locked(zone, s->log);
-#endif
-
-        /*
-         * every staged record of this load is live now: a staged node
-         * left is a dead worker's, and a live node of an older generation
-         * is a key Redis no longer has (or one whose record broke)
-         */
-
-        s->nstaged = 0;
-        s->promoted = 0;
-        s->sweeping = 1;
-
-        if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
-            goto done;
-        }
-
-        goto next;
-    }
-
-    s->removed += ngx_http_apikey_sweep_locked(zone, &s->bucket,
-                                               NGX_HTTP_APIKEY_SYNC_SWEEP,
-                                               s->generation);
-
-    if (s->bucket > sh->mask) {
-        ngx_http_apikey_swept_locked(zone, s->log);
-        s->must_sweep = 0;
-        goto done;
-    }
-
-    if (!s->sweep_all && ngx_http_apikey_stale_locked(zone) == 0) {
-        goto done;
-    }
-
-next:
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    /*
-     * ngx_posted_next_events: after the events that are ready now, and the
-     * next epoll pass (ngx_posted_events would run it in this very pass
-     * again and again)
-     */
-
-    ngx_post_event(&s->finish, &ngx_posted_next_events);
-
-    return;
-
-done:
-
-#if (NGX_HTTP_APIKEY_TEST)
-
-    /* whatever the sweep skipped, nothing stale or staged may be left */
-
-    ngx_http_apikey_check_locked(zone, s->log);
-
-    if (sh->stale || sh->nstaged) {
-        ngx_log_error(NGX_LOG_ALERT, s->log, 0,
-                      "apikey: a full load ended with %ui stale and %ui "
-                      "staged nodes", sh->stale, sh->nstaged);
-        ngx_abort();
-    }
-
-#endif
-
-    if (s->first) {
-        sh->loaded = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_http_apikey_sync_finished(s);
-}
-
-
-static void
-ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
-{
-    ngx_msec_t                ms;
-    ngx_http_apikey_zone_t   *zone;
-    ngx_http_apikey_shctx_t  *sh;
-
-    zone = s->zone;
-    sh = zone->sh;
-
-    ms = ngx_current_msec - s->start;
-
-    sh->from_snapshot = 0;
-    sh->last_full_sync = ngx_time();
-    sh->last_full_sync_ms = ms;
-    sh->sync_state = NGX_HTTP_APIKEY_SYNC_SYNCED;
-    (void) ngx_atomic_fetch_add(&sh->full_syncs, 1);
-
-    if (s->announce) {
-        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
-                      "apikey: redis %V connected, loaded %ui keys in %M ms",
-                      &s->amcf->redis->address, sh->nkeys, ms);
-
-    } else {
-        ngx_log_error(NGX_LOG_INFO, s->log, 0,
-                      "apikey: full sync of %ui keys in %M ms: "
-                      "%ui changed, %ui removed, %ui skipped",
-                      sh->nkeys, ms, s->changed, s->removed, s->skipped);
-    }
-
-    s->announce = 0;
-    s->down = 0;
-    s->backoff = NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN;
-
-    if (s->amcf->snapshot.len) {
-        (void) ngx_http_apikey_snapshot_write(zone, &s->amcf->snapshot,
-                                              s->log);
-    }
-
-    ngx_http_apikey_sync_end_load(s);
-}
-
-
-/*
- * Another process bumped the generation: it syncs now, and what this load
- * would promote or sweep is no longer its to touch.
- */
-
-static void
-ngx_http_apikey_sync_superseded(ngx_http_apikey_sync_t *s)
-{
-    ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                  "apikey: full load abandoned, another process syncs");
-
-    ngx_http_apikey_sync_abort_load(s, 0);
-
-    if (ngx_http_apikey_sync_owned(s)) {
-        ngx_http_apikey_sync_failed(s, &s->cmd, "full load superseded");
     }
 }
 
@@ -1748,7 +1017,7 @@ ngx_http_apikey_sync_superseded(ngx_http_apikey_sync_t *s)
  * timer or reply may find out first, not only the tick).
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s)
 {
     ngx_pid_t  owner;
@@ -1771,144 +1040,7 @@ ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s)
 }
 
 
-static void
-ngx_http_apikey_sync_end_load(ngx_http_apikey_sync_t *s)
-{
-    ngx_http_apikey_shctx_t  *sh;
-
-    sh = s->zone->sh;
-
-    s->loading = 0;
-    s->finishing = 0;
-    s->sweeping = 0;
-    s->nstaged = 0;
-    s->promoted = 0;
-    s->batch_used = 0;
-    s->batch_n = 0;
-
-    if (!sh->loaded) {
-        sh->sync_state = NGX_HTTP_APIKEY_SYNC_LOADING;
-    }
-
-    if (s->again) {
-        s->again = 0;
-        ngx_http_apikey_sync_start_load(s);
-        return;
-    }
-
-    if (s->amcf->sync_interval) {
-        ngx_add_timer(&s->resync, s->amcf->sync_interval);
-    }
-}
-
-
-static void
-ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
-    ngx_uint_t discard)
-{
-    if (!s->loading) {
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: load abandoned, %ui staged, %ui promoted",
-                   s->nstaged, s->promoted);
-
-    if (s->finish.posted) {
-        ngx_delete_posted_event(&s->finish);
-    }
-
-    /*
-     * what was promoted stays (each record is one Redis had), the rest of
-     * what was staged goes: the next full load completes the set
-     */
-
-    if (discard && !s->first
-        && (ngx_pid_t) s->zone->sh->owner == ngx_pid)
-    {
-        ngx_http_apikey_sync_discard(s);
-    }
-
-    s->loading = 0;
-    s->again = 0;
-    s->finishing = 0;
-    s->sweeping = 0;
-    s->load++;
-    s->nstaged = 0;
-    s->promoted = 0;
-    s->batch_used = 0;
-    s->batch_n = 0;
-}
-
-
-static void
-ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
-{
-    ngx_uint_t               i, n;
-    ngx_http_apikey_zone_t  *zone;
-
-    zone = s->zone;
-
-    /* those already promoted are live, and not this load's to take back */
-
-    for (i = s->promoted; i < s->nstaged; /* void */) {
-        n = ngx_min(s->nstaged - i, NGX_HTTP_APIKEY_SYNC_CHUNK);
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        while (n--) {
-            (void) ngx_http_apikey_delete_locked(zone,
-                                          ngx_http_apikey_sync_staged(s, i),
-                                          1);
-            i++;
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-    }
-
-    s->nstaged = 0;
-}
-
-
-/* room for one more staged digest; NULL: out of memory */
-
-static u_char *
-ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s)
-{
-    u_char  **block;
-
-    if (s->nstaged == s->staged.nelts * NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK) {
-        block = ngx_array_push(&s->staged);
-        if (block == NULL) {
-            return NULL;
-        }
-
-        *block = ngx_palloc(s->pool, NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK
-                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
-        if (*block == NULL) {
-            s->staged.nelts--;
-            return NULL;
-        }
-    }
-
-    return ngx_http_apikey_sync_staged(s, s->nstaged++);
-}
-
-
-static u_char *
-ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s, ngx_uint_t i)
-{
-    u_char  **blocks;
-
-    blocks = s->staged.elts;
-
-    return blocks[i / NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK]
-           + (i % NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK)
-             * NGX_HTTP_APIKEY_DIGEST_LEN;
-}
-
-
-static u_char *
+u_char *
 ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s, u_char *digest)
 {
     (void) ngx_hex_dump(s->key_name + s->key_prefix.len, digest,

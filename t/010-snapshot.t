@@ -115,3 +115,23 @@ die "no digest in the snapshot"
 --- request
 GET /api/x
 --- error_code: 200
+
+
+
+=== TEST 7: a snapshot not written with this apikey_hash_secret is refused
+The snapshot of TEST 1 was written without a secret: its keyed check fails.
+--- init: 1
+--- user_files
+>>> secret.txt
+SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;
+ apikey_hash_secret ../html/secret.txt;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 503
+--- error_log eval
+[qr/snapshot ".*keys\.snap" is damaged or not a snapshot, not used/]

@@ -19,7 +19,9 @@
  *   hash                                            stdin key -> digest
  *
  * The three rules: show the key once, store only its digest, publish the
- * digest on S events after every write.
+ * digest on S events after every write.  Each write also appends the
+ * digest to the change log S changes and names the dataset (S epoch, SET
+ * NX), in the same transaction (docs/replication.md).
  */
 
 'use strict';
@@ -304,10 +306,36 @@ class Redis {
     }
 }
 
-/* MULTI, commands, EXEC: false when a WATCHed key changed */
+/* entries the change log keeps, about (XADD MAXLEN ~) */
+const CHANGES_MAXLEN = '100000';
+
+/*
+ * The change log's commands for the digests the commands publish:
+ * XADD S changes ... d <digest> each, and SET S epoch <random> NX
+ * (docs/replication.md).
+ */
+function changeLog(commands) {
+    const log = [];
+    let prefix = null;
+    for (const c of commands) {
+        if (c[0] === 'PUBLISH' && c[1].endsWith('events')) {
+            prefix = c[1].slice(0, -'events'.length);
+            log.push(['XADD', prefix + 'changes', 'MAXLEN', '~',
+                      CHANGES_MAXLEN, '*', 'd', c[2]]);
+        }
+    }
+    if (prefix !== null) {
+        log.push(['SET', prefix + 'epoch',
+                  crypto.randomBytes(16).toString('hex'), 'NX']);
+    }
+    return log;
+}
+
+/* MULTI, commands (and their change log entries), EXEC: false when a
+   WATCHed key changed */
 async function transaction(r, commands) {
     await r.call('MULTI');
-    for (const c of commands) {
+    for (const c of commands.concat(changeLog(commands))) {
         await r.call(...c);
     }
     const replies = await r.call('EXEC');

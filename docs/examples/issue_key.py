@@ -17,7 +17,9 @@ that ngx_http_apikey_module reads and apikeyctl writes.
     hash                                            stdin key -> digest
 
 The three rules: show the key once, store only its digest, publish the
-digest on S events after every write.
+digest on S events after every write.  Each write also appends the digest
+to the change log S changes and names the dataset (S epoch, SET NX), in
+the same transaction (docs/replication.md).
 """
 
 import argparse
@@ -125,10 +127,29 @@ class Redis:
         raise ConnectionError("bad reply from Redis")
 
 
-def transaction(r, commands):
-    """MULTI, commands, EXEC: False when a WATCHed key changed."""
-    r.call("MULTI")
+# entries the change log keeps, about (XADD MAXLEN ~)
+CHANGES_MAXLEN = "100000"
+
+
+def change_log(commands):
+    """The change log's commands for the digests the commands publish:
+    XADD S changes ... d <digest> each, and SET S epoch <random> NX."""
+    log = []
     for c in commands:
+        if c[0] == "PUBLISH" and c[1].endswith("events"):
+            prefix = c[1][:-len("events")]
+            log.append(["XADD", prefix + "changes", "MAXLEN", "~",
+                        CHANGES_MAXLEN, "*", "d", c[2]])
+    if log:
+        log.append(["SET", prefix + "epoch", secrets.token_hex(16), "NX"])
+    return log
+
+
+def transaction(r, commands):
+    """MULTI, commands (and their change log entries), EXEC: False when a
+    WATCHed key changed."""
+    r.call("MULTI")
+    for c in commands + change_log(commands):
         r.call(*c)
     replies = r.call("EXEC")
     if replies is None:

@@ -136,10 +136,47 @@ def nginx2_start(conf):
     shutil.copy(os.path.join(SERVROOT, "html", conf),
                 os.path.join(SERVROOT2, "conf", "nginx.conf"))
     binary = os.environ.get("TEST_NGINX_BINARY", "nginx")
+    t0 = time.time()
     subprocess.run([binary, "-p", SERVROOT2 + "/", "-c", "conf/nginx.conf",
-                    "-e", "logs/error.log"], check=True)
+                    "-e", "logs/error.log"], check=True, timeout=30)
+    ms = (time.time() - t0) * 1000
     time.sleep(0.3)
-    return "started"
+    return "started in %d ms" % ms
+
+
+def nginx2_upgrade(old, new):
+    """A binary upgrade (USR2, then QUIT to the old master) of the second
+    nginx, its configuration changed from old to new on the way, e.g. the
+    zone's size."""
+    conf = os.path.join(SERVROOT2, "conf", "nginx.conf")
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace(old, new))
+    pidfile = os.path.join(SERVROOT2, "logs", "nginx.pid")
+    with open(pidfile) as f:
+        oldpid = int(f.read().strip())
+    os.kill(oldpid, signal.SIGUSR2)
+    for _ in range(500):
+        try:
+            with open(pidfile) as f:
+                newpid = int(f.read().strip())
+            if newpid != oldpid:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    else:
+        return "no new master"
+    time.sleep(0.5)
+    os.kill(oldpid, signal.SIGQUIT)
+    for _ in range(500):
+        try:
+            os.kill(oldpid, 0)
+            time.sleep(0.01)
+        except OSError:
+            return "upgraded"
+    return "old master still running"
 
 
 def nginx2_stop():
@@ -195,7 +232,7 @@ class Load:
         self.threads = []
         self.running = False
 
-    def start(self, path, keys, c):
+    def start(self, path, keys, c, port=NGINX_PORT):
         import collections
         import http.client
         self.stop()
@@ -211,7 +248,7 @@ class Load:
                 i += 1
                 t0 = time.time()
                 try:
-                    conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT,
+                    conn = http.client.HTTPConnection("127.0.0.1", port,
                                                       timeout=10)
                     conn.request("GET", path, headers={"X-Secret-Key": key})
                     r = conn.getresponse()
@@ -249,7 +286,8 @@ LOAD = Load()
 
 class FakeRedis:
     """A Redis that is not one: "garbage" answers every command with bytes
-    that break the protocol, "silent" accepts and never answers."""
+    that break the protocol, "slow" answers one byte a second, "silent"
+    accepts and never answers."""
 
     def __init__(self):
         self.sock = None
@@ -265,6 +303,11 @@ class FakeRedis:
                     while h.request.recv(4096):
                         if mode == "garbage":
                             h.request.sendall(b"?!garbage\r\n\x00\xff*-1x\r\n")
+                        elif mode == "slow":
+                            # a Redis answering one byte a second
+                            for b in b"+OK\r\n" * 30:
+                                h.request.sendall(bytes([b]))
+                                time.sleep(1)
                 except OSError:
                     pass
 
@@ -324,6 +367,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "redis-start":
             redis_start()
             return "started"
+        if action == "redis-restart-empty":
+            # a Redis that comes back without its data
+            try:
+                redis("SHUTDOWN", "NOSAVE")
+            except (OSError, ConnectionError):
+                pass
+            redis_stop()
+            try:
+                os.unlink(os.path.join(REDIS_DIR, "dump-%d.rdb" % REDIS_PORT))
+            except OSError:
+                pass
+            redis_start()
+            return "restarted empty"
+        if action == "redis-seq":
+            # commands on one connection, in order (MULTI ... EXEC works);
+            # each c= is a command, its arguments separated by spaces
+            with socket.create_connection(("127.0.0.1", REDIS_PORT),
+                                          timeout=5) as c:
+                f = c.makefile("rb")
+                out = []
+                for cmd in q["c"]:
+                    c.sendall(resp_encode(cmd.split(" ")))
+                    out.append(resp_read(f))
+            return json.dumps(out)
+        if action == "nginx2-upgrade":
+            return nginx2_upgrade(q["from"][0], q["to"][0])
         if action == "nginx-signal":
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
@@ -357,7 +426,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(0.05)
             return "stalled"
         if action == "load-start":
-            return LOAD.start(q["path"][0], q["key"], int(q["c"][0]))
+            return LOAD.start(q["path"][0], q["key"], int(q["c"][0]),
+                              int(q.get("port", [NGINX_PORT])[0]))
         if action == "load-stop":
             return LOAD.stop(q.get("check", [None])[0])
         if action == "fake-redis-start":

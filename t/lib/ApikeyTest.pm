@@ -74,6 +74,10 @@ sub digest {
 # One python3 run for many keys: starting it costs more than hashing.
 sub prime_digests {
     my ($secret, @keys) = @_;
+    # only those not known yet: python3 may take seconds to start on a
+    # loaded machine, which a block that times its init cannot afford
+    @keys = grep { !exists $digest_cache{($secret // '') . "\0" . $_} } @keys;
+    return unless @keys;
     my $hexsecret = defined $secret ? unpack('H*', $secret) : '';
     my $args = join ' ', map { unpack('H*', $_) } @keys;
     my @d = split /\n/, `python3 -c 'import hashlib,sys

@@ -156,6 +156,13 @@ expect_record() {
     is "$(record "$d")" "$(printf '%s\n' "$@" | sort)" "$name"
 }
 
+# changes N [PREFIX]: the "d" of the change log's last N entries, oldest
+# first, one a line
+changes() {
+    redis-cli -p "$port" --raw XREVRANGE "${2:-apikey:}changes" + - \
+        COUNT "$1" | awk 'NR % 3 == 0' | tac
+}
+
 # subscribe CHANNEL: listen in the background, into $tmp/sub.out
 subscribe() {
     : >"$tmp/sub.out"
@@ -235,6 +242,11 @@ else
          "got: $(tr '\n' ' ' <"$tmp/sub.out")"
 fi
 like "$err" "t1" "create names the id on stderr"
+is "$(rc_ --raw XREVRANGE apikey:changes + - COUNT 1 | sed -n 2,3p)" \
+    "$(printf 'd\n%s' "$d1")" \
+    "create appends \"d <digest>\" to apikey:changes, in its transaction"
+epoch=$(rc_ GET apikey:epoch)
+like "$epoch" '^[0-9a-f]{32}$' "the first write names the dataset: apikey:epoch"
 
 if [ -n "$have_python" ]; then
     if checksum_ok "$key"; then
@@ -481,6 +493,8 @@ else
     fail "revoke publishes the digest"
 fi
 expect_record "$d2" "revoke changes nothing else" id=t2 access=full active=0
+is "$(changes 1)" "$d2" "revoke appends its digest to the change log"
+is "$(rc_ GET apikey:epoch)" "$epoch" "later writes keep the epoch (SET NX)"
 
 subscribe apikey:events
 t0=$(date +%s)
@@ -509,6 +523,8 @@ if published "$nd" "$d1"; then
 else
     fail "rotate publishes both digests"
 fi
+is "$(changes 2)" "$(printf '%s\n%s' "$nd" "$d1")" \
+    "rotate appends both digests to the change log"
 
 soon=$((now + 600))
 run "$A" "${R[@]}" create --id t4 --expires "$soon"
@@ -539,6 +555,29 @@ else
     fail "delete publishes the digest"
 fi
 exits "a deleted id is unknown" 2 "$A" "${R[@]}" show t3
+is "$(changes 1)" "$d3" "delete appends its digest to the change log"
+
+subscribe apikey:events
+run "$A" "${R[@]}" accept-dataset
+is "$rc:$out:$(changes 1)" "0:dataset accepted:*" \
+    "accept-dataset appends \"d *\" to the change log"
+if published '*'; then
+    pass "accept-dataset publishes \"*\" for version-1 readers"
+else
+    fail "accept-dataset publishes \"*\" for version-1 readers"
+fi
+is "$(rc_ GET apikey:epoch)" "$epoch" "accept-dataset keeps an existing epoch"
+rc_ DEL apikey:epoch >/dev/null
+run "$A" "${R[@]}" accept-dataset
+like "$rc:$(rc_ GET apikey:epoch)" '^0:[0-9a-f]{32}$' \
+    "accept-dataset names a dataset that has no epoch"
+if [ "$(rc_ GET apikey:epoch)" != "$epoch" ]; then
+    pass "... with a new epoch"
+else
+    fail "... with a new epoch"
+fi
+run "$A" "${R[@]}" --json accept-dataset
+is "$out" '{"accepted":true}' "accept-dataset --json"
 
 
 # --- usage -------------------------------------------------------------
@@ -658,6 +697,10 @@ example() {
     else
         fail "$lang revoke publishes"
     fi
+    is "$(rc_ --raw XREVRANGE apikey:changes + - COUNT 1 | sed -n 2,3p)" \
+        "$(printf 'd\n%s' "$d")" "$lang revoke appends to the change log"
+    local ep
+    ep=$(rc_ GET apikey:epoch)
 
     run "${x[@]}" "${R[@]}" rotate "ex-$lang" --grace 60
     nd=$(printf '%s\n' "$out" | "$A" hash)
@@ -665,6 +708,15 @@ example() {
         "$lang rotate: new record with rotated_from"
     nid=$(rc_ HGET "apikey:key:$nd" id)
     is "$(rc_ GET "apikey:id:$nid")" "$nd" "$lang rotate: new id string"
+    is "$(changes 2)" "$(printf '%s\n%s' "$nd" "$d")" \
+        "$lang rotate appends both digests to the change log"
+    is "$(rc_ GET apikey:epoch)" "$ep" "$lang keeps the epoch"
+    rc_ DEL apikey:epoch >/dev/null
+    run "${x[@]}" "${R[@]}" issue --id "exe-$lang"
+    like "$(rc_ GET apikey:epoch)" '^[0-9a-f]{32}$' \
+        "$lang issue names a dataset that has no epoch"
+    is "$(changes 1)" "$(rc_ GET "apikey:id:exe-$lang")" \
+        "$lang issue appends its digest to the change log"
     oexp=$(rc_ HGET "apikey:key:$d" expires)
     if [ "$oexp" -le $(( $(date +%s) + 60 )) ]; then
         pass "$lang rotate: the old key expires after the grace"

@@ -47,6 +47,8 @@
 #define ACTL_SECRET_MIN      32
 #define ACTL_SECRET_MAX      64
 #define ACTL_MAX_HOURS       8784
+#define ACTL_MAX_LOG         8       /* change log commands per write */
+#define ACTL_CHANGES_MAXLEN  "100000"   /* entries the stream keeps, ~ */
 #define ACTL_MAX_LIMIT       4294967280ULL
 #define ACTL_MAX_TIME        4294967295LL     /* the module's bound */
 #define ACTL_ATTEMPTS        8
@@ -65,6 +67,7 @@ enum {
     ACTL_CMD_ROTATE,
     ACTL_CMD_HASH,
     ACTL_CMD_USAGE,
+    ACTL_CMD_ACCEPT_DATASET,
     ACTL_CMD_HELP
 };
 
@@ -242,6 +245,11 @@ int actl_cmd_hash(actl_conf_t *cf);
 
 /* usage.c */
 int actl_cmd_usage(actl_conf_t *cf);
+
+/* changes.c */
+int actl_change_log(actl_conf_t *cf, actl_cmd_t *cmds, int n,
+    actl_cmd_t *log);
+int actl_cmd_accept_dataset(actl_conf_t *cf);
 
 
 #endif /* _APIKEYCTL_H_INCLUDED_ */

@@ -106,6 +106,10 @@ main(int argc, char **argv)
         rc = actl_cmd_hash(cf);
         break;
 
+    case ACTL_CMD_ACCEPT_DATASET:
+        rc = actl_cmd_accept_dataset(cf);
+        break;
+
     default: /* ACTL_CMD_USAGE */
         rc = actl_cmd_usage(cf);
         break;
@@ -163,6 +167,8 @@ actl_usage(FILE *f)
 "                         id; the old key expires after the grace period\n"
 "  hash                   read one key from stdin, print its digest\n"
 "  usage ID               requests per hour and last use\n"
+"  accept-dataset         make every nginx load what Redis holds now\n"
+"                         (after a data loss, see docs/replication.md)\n"
 "\n"
 "Global options:\n"
 "  --redis host:port|unix:/path   default 127.0.0.1:6379\n"

@@ -10,7 +10,7 @@
 
 static const char  *actl_commands[] = {
     "", "create", "list", "show", "revoke", "delete", "rotate", "hash",
-    "usage", "help", NULL
+    "usage", "accept-dataset", "help", NULL
 };
 
 

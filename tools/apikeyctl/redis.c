@@ -299,8 +299,9 @@ actl_redisv(actl_conf_t *cf, redisReply **reply, ...)
 int
 actl_transaction(actl_conf_t *cf, actl_cmd_t *cmds, int n)
 {
-    int          i;
+    int          i, rc, nlog;
     redisReply  *r;
+    actl_cmd_t   log[ACTL_MAX_LOG];
 
     if (actl_redisv(cf, &r, "MULTI", NULL) != ACTL_OK) {
         return ACTL_EREDIS;
@@ -308,17 +309,33 @@ actl_transaction(actl_conf_t *cf, actl_cmd_t *cmds, int n)
 
     freeReplyObject(r);
 
-    for (i = 0; i < n; i++) {
-        if (actl_redis(cf, &cmds[i], &r) != ACTL_OK) {
+    /* the change log's entries go in the same transaction, see changes.c */
+
+    nlog = actl_change_log(cf, cmds, n, log);
+    rc = ACTL_OK;
+
+    for (i = 0; i < n + nlog; i++) {
+        if (actl_redis(cf, i < n ? &cmds[i] : &log[i - n], &r) != ACTL_OK) {
             if (actl_redisv(cf, &r, "DISCARD", NULL) == ACTL_OK) {
                 freeReplyObject(r);
             }
 
-            return ACTL_EREDIS;
+            rc = ACTL_EREDIS;
+            break;
         }
 
         freeReplyObject(r);
     }
+
+    for (i = 0; i < nlog; i++) {
+        actl_cmd_free(&log[i]);
+    }
+
+    if (rc != ACTL_OK) {
+        return rc;
+    }
+
+    n += nlog;
 
     if (actl_redisv(cf, &r, "EXEC", NULL) != ACTL_OK) {
         return ACTL_EREDIS;
@@ -337,8 +354,7 @@ actl_transaction(actl_conf_t *cf, actl_cmd_t *cmds, int n)
 
     for (i = 0; i < n; i++) {
         if (r->element[i]->type == REDIS_REPLY_ERROR) {
-            actl_error(ACTL_EREDIS, "Redis at %s: %.*s: %s", cf->redis,
-                       (int) cmds[i].argvlen[0], cmds[i].argv[0],
+            actl_error(ACTL_EREDIS, "Redis at %s: %s", cf->redis,
                        r->element[i]->str);
             freeReplyObject(r);
             return ACTL_EREDIS;
