@@ -199,6 +199,9 @@ typedef struct {
 } ngx_http_apikey_zone_t;
 
 
+typedef struct ngx_http_apikey_transport_s  ngx_http_apikey_transport_t;
+
+
 typedef struct {
     ngx_str_t                   host;       /* numeric, resolved at -t */
     ngx_int_t                   port;
@@ -208,6 +211,9 @@ typedef struct {
     ngx_str_t                   password;
     ngx_str_t                   prefix;
     ngx_str_t                   address;    /* as configured, for logs */
+
+    /* TLS; NULL: plain, see ngx_http_apikey_transport.c */
+    ngx_http_apikey_transport_t *transport;
 } ngx_http_apikey_redis_conf_t;
 
 

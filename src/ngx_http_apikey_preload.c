@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_apikey.h"
+#include "ngx_http_apikey_transport.h"
 
 #include <hiredis/hiredis.h>
 
@@ -50,9 +51,15 @@ ngx_http_apikey_preload(ngx_cycle_t *cycle, ngx_http_apikey_main_conf_t *amcf)
     zone = amcf->shm_zone->data;
     rcf = amcf->redis;
 
-    /* a reload that finds old workers syncing leaves the load to them */
+    /*
+     * a reload that finds old workers syncing leaves the load to them;
+     * so does a Redis behind TLS, which a plaintext connection must not
+     * try
+     */
 
-    if (zone->sh->loaded || zone->sh->owner) {
+    if (zone->sh->loaded || zone->sh->owner
+        || !ngx_http_apikey_transport_plain(rcf))
+    {
         return NGX_DECLINED;
     }
 

@@ -76,9 +76,16 @@ struct ngx_http_apikey_redis_s {
     ngx_http_apikey_redis_block_t    *blocks;
     ngx_http_apikey_redis_block_t    *block;      /* the one in use */
 
+#if (NGX_SSL)
+    /* the last session, offered again on reconnect */
+    ngx_ssl_session_t                *ssl_session;
+#endif
+
     unsigned                          is_ready:1;
     unsigned                          broken:1;   /* event (de)registration
                                                      failed */
+    unsigned                          tls:1;      /* nginx does the I/O */
+    unsigned                          tls_ready:1;    /* verified */
 };
 
 

@@ -373,6 +373,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return nginx2_start(q["conf"][0])
         if action == "nginx2-stop":
             return nginx2_stop()
+        if action.startswith("tx-"):
+            import transport    # TLS, Sentinel and Cluster servers
+            return transport.act(action, q)
         return "unknown action " + action
 
 

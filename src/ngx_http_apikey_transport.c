@@ -1,0 +1,346 @@
+
+/*
+ * ngx_http_apikey_module: the transport options of "apikey_redis" (tls,
+ * tls_verify=, tls_ca=, tls_cert=, tls_key=, tls_server_name=) and the
+ * TLS context they build at configuration time.
+ *
+ * The context is nginx's own (ngx_ssl_create()), as proxy_ssl_* builds
+ * one for an upstream: hiredis 0.14 has no TLS, so hiredis keeps the
+ * protocol and nginx owns the socket and its TLS (see the adapter).  As
+ * nginx does for upstreams, the handshake itself does not fail on a bad
+ * certificate: the adapter checks the verification result and the name
+ * after it, so that the error log can say exactly what was wrong.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_apikey.h"
+#include "ngx_http_apikey_transport.h"
+
+
+#define NGX_HTTP_APIKEY_TLS_DEPTH  10
+
+
+static ngx_int_t ngx_http_apikey_transport_file(ngx_conf_t *cf,
+    ngx_str_t *arg, size_t skip, ngx_str_t *file);
+static ngx_int_t ngx_http_apikey_transport_name(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf);
+static ngx_int_t ngx_http_apikey_transport_tls(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf);
+
+
+static ngx_http_apikey_transport_t *
+ngx_http_apikey_transport_get(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+    ngx_http_apikey_transport_t  *t;
+
+    if (rcf->transport) {
+        return rcf->transport;
+    }
+
+    t = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_transport_t));
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->tls_verify = NGX_CONF_UNSET;
+
+    rcf->transport = t;
+
+    return t;
+}
+
+
+ngx_int_t
+ngx_http_apikey_transport_arg(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf, ngx_str_t *arg)
+{
+    ngx_http_apikey_transport_t  *t;
+
+    if (arg->len < 3 || ngx_strncmp(arg->data, "tls", 3) != 0) {
+        return NGX_DECLINED;
+    }
+
+    t = ngx_http_apikey_transport_get(cf, rcf);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (arg->len == 3) {
+        t->tls = 1;
+        return NGX_OK;
+    }
+
+    if (arg->len == 13 && ngx_strncmp(arg->data, "tls_verify=on", 13) == 0) {
+        t->tls_verify = 1;
+        return NGX_OK;
+    }
+
+    if (arg->len == 14 && ngx_strncmp(arg->data, "tls_verify=off", 14) == 0) {
+        t->tls_verify = 0;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "tls_verify=", 11) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls_verify=\" takes \"on\" or \"off\" in "
+                           "\"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if (ngx_strncmp(arg->data, "tls_ca=", 7) == 0) {
+        return ngx_http_apikey_transport_file(cf, arg, 7, &t->tls_ca);
+    }
+
+    if (ngx_strncmp(arg->data, "tls_cert=", 9) == 0) {
+        return ngx_http_apikey_transport_file(cf, arg, 9, &t->tls_cert);
+    }
+
+    if (ngx_strncmp(arg->data, "tls_key=", 8) == 0) {
+        return ngx_http_apikey_transport_file(cf, arg, 8, &t->tls_key);
+    }
+
+    if (ngx_strncmp(arg->data, "tls_server_name=", 16) == 0) {
+        return ngx_http_apikey_transport_file(cf, arg, 16,
+                                              &t->tls_server_name);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the value of "name=value", which must not be empty */
+
+static ngx_int_t
+ngx_http_apikey_transport_file(ngx_conf_t *cf, ngx_str_t *arg, size_t skip,
+    ngx_str_t *file)
+{
+    if (arg->len == skip) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty \"%*s\" in \"apikey_redis\" directive",
+                           skip, arg->data);
+        return NGX_ERROR;
+    }
+
+    if (file->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"%*s\" in \"apikey_redis\" directive",
+                           skip, arg->data);
+        return NGX_ERROR;
+    }
+
+    file->data = arg->data + skip;
+    file->len = arg->len - skip;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_apikey_transport_check(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+    ngx_http_apikey_transport_t  *t;
+
+    t = rcf->transport;
+
+    if (t == NULL) {
+        return NGX_OK;
+    }
+
+    if (!t->tls) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls_*=\" parameters require \"tls\" in "
+                           "\"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if (rcf->unix_path.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls\" cannot be used with a unix socket in "
+                           "\"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if ((t->tls_cert.len == 0) != (t->tls_key.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tls_cert=\" and \"tls_key=\" go together in "
+                           "\"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if (t->tls_verify == NGX_CONF_UNSET) {
+        t->tls_verify = 1;
+    }
+
+    if (ngx_http_apikey_transport_name(cf, rcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apikey_transport_tls(cf, rcf);
+}
+
+
+/*
+ * The name the certificate must carry: tls_server_name=, or else the host
+ * as written in the address (not the address it resolved to).
+ */
+
+static ngx_int_t
+ngx_http_apikey_transport_name(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+    ngx_url_t                     u;
+    ngx_str_t                     name;
+#if (NGX_HAVE_INET6)
+    struct in6_addr               in6;
+#endif
+    ngx_http_apikey_transport_t  *t;
+
+    t = rcf->transport;
+
+    if (t->tls_server_name.len) {
+        name = t->tls_server_name;
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = rcf->address;
+        u.default_port = 6379;
+        u.no_resolve = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no host name in \"%V\" for \"tls\"",
+                               &rcf->address);
+            return NGX_ERROR;
+        }
+
+        name = u.host;
+
+        if (name.len > 2 && name.data[0] == '[') {
+            name.data++;
+            name.len -= 2;
+        }
+    }
+
+    t->tls_name.data = ngx_pnalloc(cf->pool, name.len + 1);
+    if (t->tls_name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->tls_name.len = name.len;
+    ngx_cpystrn(t->tls_name.data, name.data, name.len + 1);
+
+    t->tls_name_is_ip =
+        (ngx_inet_addr(t->tls_name.data, t->tls_name.len) != INADDR_NONE);
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(t->tls_name.data, t->tls_name.len, in6.s6_addr)
+        == NGX_OK)
+    {
+        t->tls_name_is_ip = 1;
+    }
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apikey_transport_tls(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+#if (NGX_SSL)
+
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_apikey_transport_t  *t;
+
+    t = rcf->transport;
+
+    t->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (t->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->ssl->log = cf->log;
+
+    if (ngx_ssl_create(t->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(t->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = t->ssl;
+
+    /*
+     * the adapter writes from hiredis's output buffer, which may move and
+     * grow between a write that would block and its retry
+     */
+
+    SSL_CTX_set_mode(t->ssl->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                                  |SSL_MODE_ENABLE_PARTIAL_WRITE);
+
+    /* sessions are kept per connection and offered again on reconnect */
+
+    if (ngx_ssl_client_session_cache(cf, t->ssl, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (t->tls_cert.len
+        && ngx_ssl_certificate(cf, t->ssl, &t->tls_cert, &t->tls_key, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!t->tls_verify) {
+        return NGX_OK;
+    }
+
+    /* sets the depth and nginx's verify callback, and loads tls_ca= */
+
+    if (ngx_ssl_trusted_certificate(cf, t->ssl, &t->tls_ca,
+                                    NGX_HTTP_APIKEY_TLS_DEPTH)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (t->tls_ca.len == 0
+        && SSL_CTX_set_default_verify_paths(t->ssl->ctx) != 1)
+    {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_default_verify_paths() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+#else
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"tls\" in \"apikey_redis\" needs nginx built with "
+                       "OpenSSL");
+    return NGX_ERROR;
+
+#endif
+}
+
+
+ngx_uint_t
+ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf)
+{
+    return rcf->transport == NULL || !rcf->transport->tls;
+}

@@ -1,0 +1,58 @@
+
+/*
+ * ngx_http_apikey_module: how the module reaches Redis beyond a plain TCP
+ * or unix socket: TLS through nginx's own OpenSSL.  The options of the
+ * "apikey_redis" directive that choose it, and what they build at
+ * configuration time, are owned by ngx_http_apikey_transport.c; the
+ * adapter (ngx_http_apikey_redis.c) reads them when it connects.
+ */
+
+
+#ifndef _NGX_HTTP_APIKEY_TRANSPORT_H_INCLUDED_
+#define _NGX_HTTP_APIKEY_TRANSPORT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_apikey.h"
+
+
+struct ngx_http_apikey_transport_s {
+    ngx_flag_t                  tls;
+    ngx_flag_t                  tls_verify;     /* NGX_CONF_UNSET: on */
+    ngx_str_t                   tls_ca;
+    ngx_str_t                   tls_cert;
+    ngx_str_t                   tls_key;
+    ngx_str_t                   tls_server_name;    /* else the host */
+
+    /* what SNI sends and the certificate must match, null-terminated */
+    ngx_str_t                   tls_name;
+    ngx_uint_t                  tls_name_is_ip;
+
+#if (NGX_SSL)
+    ngx_ssl_t                  *ssl;
+#endif
+
+    ngx_uint_t                  warned;     /* tls_verify=off, per process */
+};
+
+
+/*
+ * ngx_http_apikey_transport_arg() takes one parameter of "apikey_redis":
+ * NGX_OK when it was one of the transport's, NGX_DECLINED when it is not,
+ * NGX_ERROR when it was and is wrong (already logged).
+ * ngx_http_apikey_transport_check() runs once all parameters are read.
+ */
+
+ngx_int_t ngx_http_apikey_transport_arg(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf, ngx_str_t *arg);
+ngx_int_t ngx_http_apikey_transport_check(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf);
+
+/* whether a blocking plaintext hiredis connection may reach this Redis */
+ngx_uint_t ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf);
+
+
+#endif /* _NGX_HTTP_APIKEY_TRANSPORT_H_INCLUDED_ */
