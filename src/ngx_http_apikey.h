@@ -54,6 +54,9 @@
 #define NGX_HTTP_APIKEY_MAX_FIELDS      256     /* HGETALL elements */
 #define NGX_HTTP_APIKEY_MAX_PREFIX      128
 
+/* "host:port" of a Redis, as the status shows it */
+#define NGX_HTTP_APIKEY_ADDRESS_LEN     64
+
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
 #define NGX_HTTP_APIKEY_NODE_INFLIGHT   0x02    /* counts sent, no reply */
 
@@ -188,6 +191,9 @@ typedef struct {
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;
     ngx_msec_t                  last_full_sync_ms;
+
+    /* the Redis the sync last connected to, see *_transport.c */
+    u_char                      redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN];
 } ngx_http_apikey_shctx_t;
 
 

@@ -46,6 +46,13 @@ struct ngx_http_apikey_redis_block_s {
 };
 
 
+static ngx_int_t ngx_http_apikey_redis_locate(ngx_http_apikey_redis_t *rc);
+static void ngx_http_apikey_redis_locate_handler(ngx_event_t *ev);
+static void ngx_http_apikey_redis_lost(ngx_http_apikey_redis_t *rc,
+    ngx_uint_t was_ready);
+static ngx_int_t ngx_http_apikey_redis_connect_to(ngx_http_apikey_redis_t *rc);
+static void ngx_http_apikey_redis_role_handler(redisAsyncContext *ac,
+    void *r, void *privdata);
 static void ngx_http_apikey_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_apikey_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_apikey_redis_timeout_handler(ngx_event_t *ev);
@@ -100,6 +107,11 @@ void redisProcessCallbacks(redisAsyncContext *ac);
  * closes the connection.
  */
 
+/* the ready connections of this process, for a master's switch */
+static ngx_queue_t  ngx_http_apikey_redis_live_list;
+static ngx_uint_t   ngx_http_apikey_redis_live_init;
+
+
 static redisReplyObjectFunctions  ngx_http_apikey_redis_builder = {
     ngx_http_apikey_redis_create_string,
     ngx_http_apikey_redis_create_array,
@@ -112,14 +124,137 @@ static redisReplyObjectFunctions  ngx_http_apikey_redis_builder = {
 ngx_int_t
 ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
 {
+    ngx_http_apikey_redis_conf_t  *conf;
+
+    if (rc->ac || rc->locating) {
+        return NGX_BUSY;
+    }
+
+    conf = rc->conf;
+
+    rc->error[0] = '\0';
+
+    if (ngx_http_apikey_transport_sentinel(conf)) {
+        rc->deadline = ngx_current_msec + NGX_HTTP_APIKEY_REDIS_LOCATE;
+        return ngx_http_apikey_redis_locate(rc);
+    }
+
+    if (conf->unix_path.len == 0) {
+        ngx_cpystrn(rc->host, conf->host.data, NGX_HTTP_APIKEY_ADDRESS_LEN);
+        rc->port = conf->port;
+    }
+
+    return ngx_http_apikey_redis_connect_to(rc);
+}
+
+
+/*
+ * Sentinel mode: the address comes from the sentinels; until they name a
+ * master that answers, the connection keeps looking (a failover is under
+ * way), within the deadline.  NGX_ERROR when the deadline passed.
+ */
+
+static ngx_int_t
+ngx_http_apikey_redis_locate(ngx_http_apikey_redis_t *rc)
+{
+    u_char     *host;
+    ngx_int_t   port;
+
+    rc->locating = 0;
+
+    if (ngx_http_apikey_sentinel_master(rc->conf, &host, &port) == NGX_OK) {
+        ngx_cpystrn(rc->host, host, NGX_HTTP_APIKEY_ADDRESS_LEN);
+        rc->port = port;
+
+        if (ngx_http_apikey_redis_connect_to(rc) == NGX_OK) {
+            return NGX_OK;
+        }
+
+        ngx_http_apikey_sentinel_failed(rc->host, rc->port);
+    }
+
+    if ((ngx_msec_int_t) (rc->deadline - ngx_current_msec) <= 0) {
+        if (rc->error[0] == '\0') {
+            ngx_cpystrn(rc->error,
+                        (u_char *) "no reachable master from the sentinels",
+                        NGX_HTTP_APIKEY_REDIS_ERRLEN);
+        }
+
+        return NGX_ERROR;
+    }
+
+    rc->locating = 1;
+
+    rc->timer.handler = ngx_http_apikey_redis_locate_handler;
+    rc->timer.data = rc;
+    rc->timer.log = rc->log;
+    rc->timer.cancelable = 1;
+
+    ngx_add_timer(&rc->timer, NGX_HTTP_APIKEY_REDIS_RETRY);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apikey_redis_locate_handler(ngx_event_t *ev)
+{
+    ngx_http_apikey_redis_t  *rc;
+
+    rc = ev->data;
+
+    if (!rc->locating) {
+        return;
+    }
+
+    if (ngx_http_apikey_redis_locate(rc) != NGX_OK && rc->closed) {
+        rc->closed(rc);
+    }
+}
+
+
+/*
+ * A connection that failed or was lost: with sentinel=, one that never
+ * got ready goes back to asking for the master; the owner hears of the
+ * rest.
+ */
+
+static void
+ngx_http_apikey_redis_lost(ngx_http_apikey_redis_t *rc, ngx_uint_t was_ready)
+{
+    if (ngx_http_apikey_transport_sentinel(rc->conf)) {
+
+        ngx_http_apikey_sentinel_failed(rc->host, rc->port);
+
+        if (!was_ready
+            && (ngx_msec_int_t) (rc->deadline - ngx_current_msec) > 0)
+        {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rc->log, 0,
+                           "apikey redis %s: %s: %s, asking the sentinels",
+                           rc->name, rc->host, rc->error);
+
+            rc->locating = 1;
+
+            rc->timer.handler = ngx_http_apikey_redis_locate_handler;
+            ngx_add_timer(&rc->timer, NGX_HTTP_APIKEY_REDIS_RETRY);
+
+            return;
+        }
+    }
+
+    if (rc->closed) {
+        rc->closed(rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_apikey_redis_connect_to(ngx_http_apikey_redis_t *rc)
+{
     u_char                         addr[NGX_MAX_PATH];
     ngx_connection_t              *c;
     redisAsyncContext             *ac;
     ngx_http_apikey_redis_conf_t  *conf;
-
-    if (rc->ac) {
-        return NGX_BUSY;
-    }
 
     conf = rc->conf;
 
@@ -143,15 +278,9 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
         ac = redisAsyncConnectUnix((char *) addr);
 
     } else {
-        if (conf->host.len >= sizeof(addr)) {
-            ngx_cpystrn(rc->error, (u_char *) "host too long",
-                        NGX_HTTP_APIKEY_REDIS_ERRLEN);
-            return NGX_ERROR;
-        }
+        ngx_cpystrn(addr, rc->host, NGX_HTTP_APIKEY_ADDRESS_LEN);
 
-        ngx_cpystrn(addr, conf->host.data, conf->host.len + 1);
-
-        ac = redisAsyncConnect((char *) addr, (int) conf->port);
+        ac = redisAsyncConnect((char *) addr, (int) rc->port);
     }
 
     if (ac == NULL) {
@@ -209,7 +338,7 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
 
 #if (NGX_SSL)
 
-    if (!ngx_http_apikey_transport_plain(conf)
+    if (conf->transport && conf->transport->tls
         && ngx_http_apikey_redis_tls_init(rc) != NGX_OK)
     {
         goto failed;
@@ -245,6 +374,17 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
             {
                 goto failed;
             }
+        }
+
+        rc->handshake++;
+    }
+
+    if (ngx_http_apikey_transport_sentinel(conf)) {
+        if (redisAsyncCommand(ac, ngx_http_apikey_redis_role_handler, rc,
+                              "ROLE")
+            != REDIS_OK)
+        {
+            goto failed;
         }
 
         rc->handshake++;
@@ -294,6 +434,16 @@ void
 ngx_http_apikey_redis_close(ngx_http_apikey_redis_t *rc)
 {
     redisAsyncContext  *ac;
+
+    if (rc->locating) {
+        rc->locating = 0;
+
+        if (rc->timer.timer_set) {
+            ngx_del_timer(&rc->timer);
+        }
+
+        return;
+    }
 
     ac = rc->ac;
 
@@ -543,13 +693,109 @@ ngx_http_apikey_redis_handshake_handler(redisAsyncContext *ac, void *r,
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rc->log, 0,
-                   "apikey redis %s: ready", rc->name);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rc->log, 0,
+                   "apikey redis %s: ready, %s:%i", rc->name, rc->host,
+                   rc->port);
 
     rc->is_ready = 1;
 
+    if (!ngx_http_apikey_redis_live_init) {
+        ngx_queue_init(&ngx_http_apikey_redis_live_list);
+        ngx_http_apikey_redis_live_init = 1;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_apikey_redis_live_list, &rc->live);
+    rc->in_live = 1;
+
+    ngx_http_apikey_transport_ready(rc->conf, rc->host, rc->port);
+
     if (rc->ready) {
         rc->ready(rc);
+    }
+}
+
+
+/* with sentinel=: what a sentinel named must say it is the master */
+
+static void
+ngx_http_apikey_redis_role_handler(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply               *reply = r;
+    ngx_http_apikey_redis_t  *rc = privdata;
+
+    redisReply  *role;
+
+    if (reply == NULL || rc->ac != ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_apikey_redis_handshake_handler(ac, r, privdata);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        ngx_http_apikey_redis_fail(rc, "unexpected ROLE reply");
+        return;
+    }
+
+    role = reply->element[0];
+
+    if (role->len != 6
+        || ngx_strncmp(role->str, "master", 6) != 0)
+    {
+        ngx_http_apikey_redis_fail(rc, "%s:%i is not the master (%*s)",
+                                   rc->host, rc->port,
+                                   ngx_min(role->len, 16), role->str);
+        return;
+    }
+
+    ngx_http_apikey_redis_handshake_handler(ac, r, privdata);
+}
+
+
+/*
+ * The sentinels switched the master: connections to any other address
+ * are closed, their owners reconnect (to the new one).
+ */
+
+void
+ngx_http_apikey_redis_switched(u_char *host, ngx_int_t port)
+{
+    ngx_queue_t              *q, *next;
+    ngx_http_apikey_redis_t  *rc;
+
+    if (!ngx_http_apikey_redis_live_init) {
+        return;
+    }
+
+again:
+
+    /*
+     * a close may close other connections of its owner too: the walk
+     * starts again after each
+     */
+
+    for (q = ngx_queue_head(&ngx_http_apikey_redis_live_list);
+         q != ngx_queue_sentinel(&ngx_http_apikey_redis_live_list);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rc = ngx_queue_data(q, ngx_http_apikey_redis_t, live);
+
+        if (!ngx_http_apikey_transport_sentinel(rc->conf)
+            || (rc->port == port
+                && ngx_strcmp(rc->host, host) == 0))
+        {
+            continue;
+        }
+
+        ngx_http_apikey_redis_fail(rc, "the master moved to %s:%i",
+                                   host, port);
+        goto again;
     }
 }
 
@@ -563,6 +809,7 @@ static void
 ngx_http_apikey_redis_fail(ngx_http_apikey_redis_t *rc, const char *fmt, ...)
 {
     va_list             args;
+    ngx_uint_t          was_ready;
     redisAsyncContext  *ac;
 
     ac = rc->ac;
@@ -578,13 +825,13 @@ ngx_http_apikey_redis_fail(ngx_http_apikey_redis_t *rc, const char *fmt, ...)
         va_end(args);
     }
 
+    was_ready = rc->is_ready;
+
     ngx_http_apikey_redis_detach(rc);
 
     redisAsyncFree(ac);
 
-    if (rc->closed) {
-        rc->closed(rc);
-    }
+    ngx_http_apikey_redis_lost(rc, was_ready);
 }
 
 
@@ -640,6 +887,11 @@ ngx_http_apikey_redis_detach(ngx_http_apikey_redis_t *rc)
     ac->ev.data = NULL;
 
     ac->c.reader->privdata = NULL;
+
+    if (rc->in_live) {
+        ngx_queue_remove(&rc->live);
+        rc->in_live = 0;
+    }
 
     rc->ac = NULL;
     rc->is_ready = 0;
@@ -772,6 +1024,7 @@ ngx_http_apikey_redis_cleanup(void *privdata)
 {
     ngx_http_apikey_redis_t *rc = privdata;
 
+    ngx_uint_t          was_ready;
     redisAsyncContext  *ac;
 
     ac = rc->ac;
@@ -790,11 +1043,11 @@ ngx_http_apikey_redis_cleanup(void *privdata)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rc->log, 0,
                    "apikey redis %s: closed: %s", rc->name, rc->error);
 
+    was_ready = rc->is_ready;
+
     ngx_http_apikey_redis_detach(rc);
 
-    if (rc->closed) {
-        rc->closed(rc);
-    }
+    ngx_http_apikey_redis_lost(rc, was_ready);
 }
 
 

@@ -94,6 +94,9 @@ ngx_http_apikey_status_handler(ngx_http_request_t *r)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     snap = *zone->sh;
+
+    /* the Redis the sync last connected to: a sentinel may move it */
+    snap.redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN - 1] = '\0';
     free = zone->shpool->pfree * ngx_pagesize;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -162,14 +165,15 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     "\"last_full_sync\":%T,\"last_full_sync_ms\":%M,"
                     "\"full_syncs\":%uA,\"events_applied\":%uA,"
                     "\"reconnects\":%uA,\"skipped_records\":%uA,"
-                    "\"from_snapshot\":%s},\"keys_near_limit\":%uA,",
+                    "\"from_snapshot\":%s,\"redis_address\":\"%s\"},"
+                    "\"keys_near_limit\":%uA,",
                     &ngx_http_apikey_sync_states[snap->sync_state],
                     snap->owner, snap->last_full_sync,
                     snap->last_full_sync_ms, snap->full_syncs,
                     snap->events_applied, snap->reconnects,
                     snap->skipped_records,
                     snap->from_snapshot ? "true" : "false",
-                    snap->near_limit);
+                    snap->redis_address, snap->near_limit);
 
     p = ngx_sprintf(p, "\"decisions\":{");
 

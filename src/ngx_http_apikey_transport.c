@@ -26,6 +26,8 @@
 
 static ngx_int_t ngx_http_apikey_transport_file(ngx_conf_t *cf,
     ngx_str_t *arg, size_t skip, ngx_str_t *file);
+static ngx_int_t ngx_http_apikey_transport_sentinels(ngx_conf_t *cf,
+    ngx_http_apikey_transport_t *t, ngx_str_t *arg);
 static ngx_int_t ngx_http_apikey_transport_name(ngx_conf_t *cf,
     ngx_http_apikey_redis_conf_t *rcf);
 static ngx_int_t ngx_http_apikey_transport_tls(ngx_conf_t *cf,
@@ -60,6 +62,24 @@ ngx_http_apikey_transport_arg(ngx_conf_t *cf,
     ngx_http_apikey_redis_conf_t *rcf, ngx_str_t *arg)
 {
     ngx_http_apikey_transport_t  *t;
+
+    if (ngx_strncmp(arg->data, "sentinel=", 9) == 0) {
+        t = ngx_http_apikey_transport_get(cf, rcf);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_apikey_transport_sentinels(cf, t, arg);
+    }
+
+    if (ngx_strncmp(arg->data, "master=", 7) == 0) {
+        t = ngx_http_apikey_transport_get(cf, rcf);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_apikey_transport_file(cf, arg, 7, &t->master);
+    }
 
     if (arg->len < 3 || ngx_strncmp(arg->data, "tls", 3) != 0) {
         return NGX_DECLINED;
@@ -113,6 +133,97 @@ ngx_http_apikey_transport_arg(ngx_conf_t *cf,
 }
 
 
+/*
+ * sentinel=host:port,host:port,...: resolved now, as the address is; the
+ * port defaults to 26379
+ */
+
+static ngx_int_t
+ngx_http_apikey_transport_sentinels(ngx_conf_t *cf,
+    ngx_http_apikey_transport_t *t, ngx_str_t *arg)
+{
+    u_char                        *p, *last, *comma, text[NGX_SOCKADDR_STRLEN];
+    size_t                         len;
+    ngx_url_t                      u;
+    ngx_http_apikey_redis_conf_t  *sc;
+
+    if (t->sentinels) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"sentinel=\" in \"apikey_redis\" "
+                           "directive");
+        return NGX_ERROR;
+    }
+
+    t->sentinels = ngx_array_create(cf->pool, 3,
+                                    sizeof(ngx_http_apikey_redis_conf_t));
+    if (t->sentinels == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = arg->data + 9;
+    last = arg->data + arg->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = 26379;
+
+        if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel \"%V\" in \"apikey_redis\" "
+                               "directive%s%s", &u.url, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        sc = ngx_array_push(t->sentinels);
+        if (sc == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(sc, sizeof(ngx_http_apikey_redis_conf_t));
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+
+        if (len > 2 && text[0] == '[') {
+            ngx_memmove(text, text + 1, len - 2);
+            len -= 2;
+        }
+
+        sc->host.data = ngx_pnalloc(cf->pool, len + 1);
+        if (sc->host.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        sc->host.len = len;
+        ngx_cpystrn(sc->host.data, text, len + 1);
+        sc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+        sc->address = u.url;
+
+        p = comma + 1;
+    }
+
+    if (t->sentinels->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty \"sentinel=\" in \"apikey_redis\" "
+                           "directive");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* the value of "name=value", which must not be empty */
 
 static ngx_int_t
@@ -152,7 +263,28 @@ ngx_http_apikey_transport_check(ngx_conf_t *cf,
         return NGX_OK;
     }
 
+    if ((t->sentinels == NULL) != (t->master.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" and \"master=\" go together in "
+                           "\"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if (t->sentinels && rcf->unix_path.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" cannot be used with a unix socket "
+                           "in \"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
     if (!t->tls) {
+        if (t->tls_verify == NGX_CONF_UNSET && t->tls_ca.len == 0
+            && t->tls_cert.len == 0 && t->tls_key.len == 0
+            && t->tls_server_name.len == 0)
+        {
+            return NGX_OK;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"tls_*=\" parameters require \"tls\" in "
                            "\"apikey_redis\" directive");
@@ -339,8 +471,54 @@ ngx_http_apikey_transport_tls(ngx_conf_t *cf,
 }
 
 
+/*
+ * A blocking plaintext connection (the master's preload) may go to the
+ * address as it is written: not behind TLS, nor with a sentinel to ask.
+ */
+
 ngx_uint_t
 ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf)
 {
-    return rcf->transport == NULL || !rcf->transport->tls;
+    return rcf->transport == NULL
+           || (!rcf->transport->tls && rcf->transport->sentinels == NULL);
+}
+
+
+ngx_uint_t
+ngx_http_apikey_transport_sentinel(ngx_http_apikey_redis_conf_t *rcf)
+{
+    return rcf->transport && rcf->transport->sentinels;
+}
+
+
+void
+ngx_http_apikey_transport_ready(ngx_http_apikey_redis_conf_t *rcf,
+    u_char *host, ngx_int_t port)
+{
+    u_char                       *p, *last;
+    ngx_http_apikey_zone_t       *zone;
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apikey_module);
+
+    if (amcf == NULL || amcf->redis != rcf || amcf->shm_zone == NULL
+        || rcf->unix_path.len)
+    {
+        return;
+    }
+
+    zone = amcf->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    p = zone->sh->redis_address;
+    last = p + NGX_HTTP_APIKEY_ADDRESS_LEN - 1;
+
+    p = ngx_strlchr(host, host + ngx_strlen(host), ':')
+        ? ngx_slprintf(p, last, "[%s]:%i", host, port)
+        : ngx_slprintf(p, last, "%s:%i", host, port);
+    *p = '\0';
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }

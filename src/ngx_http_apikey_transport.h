@@ -1,7 +1,8 @@
 
 /*
  * ngx_http_apikey_module: how the module reaches Redis beyond a plain TCP
- * or unix socket: TLS through nginx's own OpenSSL.  The options of the
+ * or unix socket: TLS through nginx's own OpenSSL, and the master of a
+ * Redis Sentinel group.  The options of the
  * "apikey_redis" directive that choose it, and what they build at
  * configuration time, are owned by ngx_http_apikey_transport.c; the
  * adapter (ngx_http_apikey_redis.c) reads them when it connects.
@@ -36,6 +37,10 @@ struct ngx_http_apikey_transport_s {
 #endif
 
     ngx_uint_t                  warned;     /* tls_verify=off, per process */
+
+    /* sentinel=: of ngx_http_apikey_redis_conf_t, plain, numeric */
+    ngx_array_t                *sentinels;
+    ngx_str_t                   master;
 };
 
 
@@ -53,6 +58,23 @@ ngx_int_t ngx_http_apikey_transport_check(ngx_conf_t *cf,
 
 /* whether a blocking plaintext hiredis connection may reach this Redis */
 ngx_uint_t ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf);
+ngx_uint_t ngx_http_apikey_transport_sentinel(
+    ngx_http_apikey_redis_conf_t *rcf);
+
+/* a connection of the sync is ready at host:port: the status shows it */
+void ngx_http_apikey_transport_ready(ngx_http_apikey_redis_conf_t *rcf,
+    u_char *host, ngx_int_t port);
+
+/*
+ * ngx_http_apikey_sentinel.c: the master's address, as the sentinels say
+ * (NGX_OK), or not known yet (NGX_AGAIN: they are being asked, ask again
+ * later); ngx_http_apikey_sentinel_failed() says the address did not
+ * work, so that the sentinels are asked again.
+ */
+
+ngx_int_t ngx_http_apikey_sentinel_master(ngx_http_apikey_redis_conf_t *rcf,
+    u_char **host, ngx_int_t *port);
+void ngx_http_apikey_sentinel_failed(u_char *host, ngx_int_t port);
 
 
 #endif /* _NGX_HTTP_APIKEY_TRANSPORT_H_INCLUDED_ */

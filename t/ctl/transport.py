@@ -1,17 +1,21 @@
-"""Redis servers for the transport tests (t/014-tls.t): Redis behind TLS,
-with a CA made here with openssl.  Reached through the control server
-(t/ctl/ctl.py) as actions named "tx-...".
+"""Redis servers for the transport tests (t/014-tls.t, t/015-sentinel.t):
+Redis behind TLS, with a CA made here with openssl; a master, a replica
+and three sentinels.  Reached through the control server (t/ctl/ctl.py)
+as actions named "tx-...".
 
 Ports follow TEST_NGINX_REDIS_PORT (P), so that suites run side by side
 on other ports do not meet:
     P+4  TLS, client certificates optional    (plaintext P+5 for the tests)
     P+6  TLS, client certificates required    (plaintext P+7)
+    P+10 the first master, P+11 its replica, P+12..P+14 sentinels
 Every server writes redis-<port>.pid in TEST_REDIS_DIR, where
 scripts/test.sh finds and stops it.
 """
 
 import os
+import signal
 import subprocess
+import threading
 import time
 
 import ctl
@@ -93,7 +97,156 @@ def tls_start():
     return "tls started"
 
 
+SENTINEL_MASTER = "apikeymaster"
+DATA_PORTS = (P + 10, P + 11)
+SENTINEL_PORTS = (P + 12, P + 13, P + 14)
+
+
+def pidfile(port):
+    return os.path.join(ctl.REDIS_DIR, "redis-%d.pid" % port)
+
+
+def kill_port(port):
+    try:
+        with open(pidfile(port)) as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+    for _ in range(300):
+        if not redis_up(port):
+            return
+        time.sleep(0.01)
+
+
+def wait_up(port):
+    for _ in range(500):
+        if redis_up(port):
+            return
+        time.sleep(0.01)
+    raise RuntimeError("redis on %d did not start" % port)
+
+
+def sentinel_start():
+    """A fresh group: the master on P+10, its replica, three sentinels
+    that fail over after a second of silence."""
+    for port in SENTINEL_PORTS + DATA_PORTS:
+        kill_port(port)
+    for port in DATA_PORTS:
+        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", ctl.REDIS_DIR,
+                "--dbfilename", "dump-%d.rdb" % port,
+                "--daemonize", "yes", "--pidfile", pidfile(port),
+                "--logfile", os.path.join(ctl.REDIS_DIR,
+                                          "redis-%d.log" % port)]
+        if port != DATA_PORTS[0]:
+            args += ["--replicaof", "127.0.0.1", str(DATA_PORTS[0])]
+        subprocess.run(args, check=True)
+        wait_up(port)
+    for port in SENTINEL_PORTS:
+        conf = os.path.join(ctl.REDIS_DIR, "sentinel-%d.conf" % port)
+        with open(conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndaemonize yes\n"
+                    "pidfile %s\nlogfile %s\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s 1000\n"
+                    "sentinel failover-timeout %s 4000\n"
+                    % (port, pidfile(port),
+                       os.path.join(ctl.REDIS_DIR, "sentinel-%d.log" % port),
+                       ctl.REDIS_DIR, SENTINEL_MASTER, DATA_PORTS[0],
+                       SENTINEL_MASTER, SENTINEL_MASTER))
+        subprocess.run(["redis-sentinel", conf], check=True)
+        wait_up(port)
+    # ready when every sentinel knows the replica and the other two
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        ok = 0
+        for port in SENTINEL_PORTS:
+            m = ctl.redis("SENTINEL", "MASTER", SENTINEL_MASTER, port=port)
+            d = dict(zip(m[::2], m[1::2]))
+            if (int(d.get("num-slaves", 0)) >= 1
+                    and int(d.get("num-other-sentinels", 0)) >= 2):
+                ok += 1
+        info = ctl.redis("INFO", "replication", port=DATA_PORTS[1])
+        if ok == len(SENTINEL_PORTS) and "master_link_status:up" in info:
+            return "sentinel started"
+        time.sleep(0.1)
+    raise RuntimeError("the sentinels did not settle")
+
+
+def master_port():
+    a = ctl.redis("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER,
+                  port=SENTINEL_PORTS[0])
+    return int(a[1])
+
+
+def nginx_status(key):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", ctl.NGINX_PORT, timeout=5)
+    try:
+        conn.request("GET", "/api/x", headers={"X-Secret-Key": key})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def failover(key, digest, prefix):
+    """Kills the master.  At the sentinels' +switch-master, revokes the key
+    on the new master and times until nginx refuses it.  Also times the
+    replica's own promotion (ROLE), which comes before the announcement."""
+    import socket
+    old = master_port()
+    new = [p for p in DATA_PORTS if p != old][0]
+    sub = socket.create_connection(("127.0.0.1", SENTINEL_PORTS[0]),
+                                   timeout=30)
+    sub.sendall(ctl.resp_encode(["SUBSCRIBE", "+switch-master"]))
+    f = sub.makefile("rb")
+    ctl.resp_read(f)
+    promoted = []
+
+    def watch_role():
+        end = time.time() + 30
+        while time.time() < end and not promoted:
+            try:
+                if ctl.redis("ROLE", port=new)[0] == "master":
+                    promoted.append(time.time())
+            except (OSError, ConnectionError):
+                pass
+            time.sleep(0.005)
+
+    t0 = time.time()
+    kill_port(old)
+    threading.Thread(target=watch_role, daemon=True).start()
+    while True:
+        m = ctl.resp_read(f)
+        if m[0] == "message" and m[2].startswith(SENTINEL_MASTER + " "):
+            break
+    switched = time.time()
+    sub.close()
+    ctl.redis("HSET", prefix + "key:" + digest, "active", "0", port=new)
+    ctl.redis("PUBLISH", prefix + "events", digest, port=new)
+    refused = None
+    while time.time() < switched + 10:
+        if nginx_status(key) == 401:
+            refused = time.time()
+            break
+        time.sleep(0.005)
+    ms = lambda a, b: int((b - a) * 1000) if a and b else -1
+    return ("switched to %d after %d ms; refused %d ms after the switch, "
+            "%d ms after the promotion"
+            % (new, ms(t0, switched), ms(switched, refused),
+               ms(promoted[0] if promoted else None, refused)))
+
+
 def act(action, q):
+    if action == "tx-sentinel-start":
+        return sentinel_start()
+    if action == "tx-sentinel-failover":
+        return failover(q["key"][0], q["digest"][0],
+                        q.get("prefix", ["apikey:"])[0])
+    if action == "tx-master-port":
+        return str(master_port())
     if action == "tx-tls-start":
         return tls_start()
     if action == "tx-redis":
