@@ -53,6 +53,8 @@ static void ngx_http_apikey_redis_lost(ngx_http_apikey_redis_t *rc,
 static ngx_int_t ngx_http_apikey_redis_connect_to(ngx_http_apikey_redis_t *rc);
 static void ngx_http_apikey_redis_role_handler(redisAsyncContext *ac,
     void *r, void *privdata);
+static void ngx_http_apikey_redis_nodes_handler(redisAsyncContext *ac,
+    void *r, void *privdata);
 static void ngx_http_apikey_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_apikey_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_apikey_redis_timeout_handler(ngx_event_t *ev);
@@ -134,7 +136,7 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
 
     rc->error[0] = '\0';
 
-    if (ngx_http_apikey_transport_sentinel(conf)) {
+    if (ngx_http_apikey_transport_located(conf)) {
         rc->deadline = ngx_current_msec + NGX_HTTP_APIKEY_REDIS_LOCATE;
         return ngx_http_apikey_redis_locate(rc);
     }
@@ -149,9 +151,11 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
 
 
 /*
- * Sentinel mode: the address comes from the sentinels; until they name a
- * master that answers, the connection keeps looking (a failover is under
- * way), within the deadline.  NGX_ERROR when the deadline passed.
+ * Sentinel or cluster mode: the address comes from the sentinels, or from
+ * what the cluster's nodes said; until one answers as the master (or the
+ * node serving the slot, no migration under way), the connection keeps
+ * looking (a failover or a resharding is under way), within the deadline.
+ * NGX_ERROR when the deadline passed.
  */
 
 static ngx_int_t
@@ -162,7 +166,7 @@ ngx_http_apikey_redis_locate(ngx_http_apikey_redis_t *rc)
 
     rc->locating = 0;
 
-    if (ngx_http_apikey_sentinel_master(rc->conf, &host, &port) == NGX_OK) {
+    if (ngx_http_apikey_transport_locate(rc->conf, &host, &port) == NGX_OK) {
         ngx_cpystrn(rc->host, host, NGX_HTTP_APIKEY_ADDRESS_LEN);
         rc->port = port;
 
@@ -170,13 +174,13 @@ ngx_http_apikey_redis_locate(ngx_http_apikey_redis_t *rc)
             return NGX_OK;
         }
 
-        ngx_http_apikey_sentinel_failed(rc->host, rc->port);
+        ngx_http_apikey_transport_failed(rc->conf, rc->host, rc->port);
     }
 
     if ((ngx_msec_int_t) (rc->deadline - ngx_current_msec) <= 0) {
         if (rc->error[0] == '\0') {
             ngx_cpystrn(rc->error,
-                        (u_char *) "no reachable master from the sentinels",
+                        (u_char *) "no reachable master or node",
                         NGX_HTTP_APIKEY_REDIS_ERRLEN);
         }
 
@@ -214,23 +218,27 @@ ngx_http_apikey_redis_locate_handler(ngx_event_t *ev)
 
 
 /*
- * A connection that failed or was lost: with sentinel=, one that never
- * got ready goes back to asking for the master; the owner hears of the
- * rest.
+ * A connection that failed or was lost: with sentinel= or cluster, one
+ * that never got ready goes back to looking for its address; the owner
+ * hears of the rest.
  */
 
 static void
 ngx_http_apikey_redis_lost(ngx_http_apikey_redis_t *rc, ngx_uint_t was_ready)
 {
-    if (ngx_http_apikey_transport_sentinel(rc->conf)) {
+    if (ngx_http_apikey_transport_located(rc->conf)) {
 
-        ngx_http_apikey_sentinel_failed(rc->host, rc->port);
+        if (!rc->redirected) {
+            ngx_http_apikey_transport_failed(rc->conf, rc->host, rc->port);
+        }
+
+        rc->redirected = 0;
 
         if (!was_ready
             && (ngx_msec_int_t) (rc->deadline - ngx_current_msec) > 0)
         {
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rc->log, 0,
-                           "apikey redis %s: %s: %s, asking the sentinels",
+                           "apikey redis %s: %s: %s, looking again",
                            rc->name, rc->host, rc->error);
 
             rc->locating = 1;
@@ -382,6 +390,17 @@ ngx_http_apikey_redis_connect_to(ngx_http_apikey_redis_t *rc)
     if (ngx_http_apikey_transport_sentinel(conf)) {
         if (redisAsyncCommand(ac, ngx_http_apikey_redis_role_handler, rc,
                               "ROLE")
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+
+        rc->handshake++;
+    }
+
+    if (ngx_http_apikey_transport_cluster(conf)) {
+        if (redisAsyncCommand(ac, ngx_http_apikey_redis_nodes_handler, rc,
+                              "CLUSTER NODES")
             != REDIS_OK)
         {
             goto failed;
@@ -758,6 +777,46 @@ ngx_http_apikey_redis_role_handler(redisAsyncContext *ac, void *r,
 
 
 /*
+ * With cluster: the node must serve the slot of the schema; one that does
+ * not names the one that does, tried next (see ngx_http_apikey_cluster.c).
+ */
+
+static void
+ngx_http_apikey_redis_nodes_handler(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply               *reply = r;
+    ngx_http_apikey_redis_t  *rc = privdata;
+
+    if (reply == NULL || rc->ac != ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_apikey_redis_handshake_handler(ac, r, privdata);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_http_apikey_redis_fail(rc, "unexpected CLUSTER NODES reply");
+        return;
+    }
+
+    if (ngx_http_apikey_cluster_check(rc->conf, (u_char *) reply->str,
+                                      reply->len, rc->error,
+                                      NGX_HTTP_APIKEY_REDIS_ERRLEN)
+        != NGX_OK)
+    {
+        rc->redirected = 1;
+        ngx_http_apikey_redis_fail(rc, NULL);
+        return;
+    }
+
+    ngx_http_apikey_redis_handshake_handler(ac, r, privdata);
+}
+
+
+/*
  * The sentinels switched the master: connections to any other address
  * are closed, their owners reconnect (to the new one).
  */
@@ -1055,7 +1114,25 @@ static void *
 ngx_http_apikey_redis_create_string(const redisReadTask *task, char *str,
     size_t len)
 {
-    redisReply  *r;
+    redisReply               *r;
+    ngx_http_apikey_redis_t  *rc;
+
+    rc = task->privdata;
+
+    /*
+     * cluster: a redirection never reaches the command's callback; it
+     * closes the connection, which is then made to the slot's owner
+     */
+
+    if (task->type == REDIS_REPLY_ERROR && task->parent == NULL
+        && rc && rc->ac && ngx_http_apikey_transport_cluster(rc->conf)
+        && ngx_http_apikey_cluster_redirect((u_char *) str, len, rc->error,
+                                            NGX_HTTP_APIKEY_REDIS_ERRLEN)
+           == NGX_OK)
+    {
+        rc->redirected = 1;
+        return NULL;
+    }
 
     /* the string right after the value: one piece, one cache line or two */
 

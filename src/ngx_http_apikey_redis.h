@@ -106,6 +106,7 @@ struct ngx_http_apikey_redis_s {
     unsigned                          tls_ready:1;    /* verified */
     unsigned                          locating:1; /* asks the sentinels */
     unsigned                          in_live:1;
+    unsigned                          redirected:1;   /* by the cluster */
 };
 
 

@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_apikey_transport_file(ngx_conf_t *cf,
     ngx_str_t *arg, size_t skip, ngx_str_t *file);
 static ngx_int_t ngx_http_apikey_transport_sentinels(ngx_conf_t *cf,
     ngx_http_apikey_transport_t *t, ngx_str_t *arg);
+static ngx_int_t ngx_http_apikey_transport_hash_tag(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf);
 static ngx_int_t ngx_http_apikey_transport_name(ngx_conf_t *cf,
     ngx_http_apikey_redis_conf_t *rcf);
 static ngx_int_t ngx_http_apikey_transport_tls(ngx_conf_t *cf,
@@ -79,6 +81,16 @@ ngx_http_apikey_transport_arg(ngx_conf_t *cf,
         }
 
         return ngx_http_apikey_transport_file(cf, arg, 7, &t->master);
+    }
+
+    if (arg->len == 7 && ngx_strncmp(arg->data, "cluster", 7) == 0) {
+        t = ngx_http_apikey_transport_get(cf, rcf);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->cluster = 1;
+        return NGX_OK;
     }
 
     if (arg->len < 3 || ngx_strncmp(arg->data, "tls", 3) != 0) {
@@ -270,10 +282,24 @@ ngx_http_apikey_transport_check(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (t->sentinels && rcf->unix_path.len) {
+    if (t->cluster
+        && ngx_http_apikey_transport_hash_tag(cf, rcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (t->cluster && t->sentinels) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sentinel=\" cannot be used with a unix socket "
+                           "\"cluster\" and \"sentinel=\" exclude each other "
                            "in \"apikey_redis\" directive");
+        return NGX_ERROR;
+    }
+
+    if ((t->sentinels || t->cluster) && rcf->unix_path.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" and \"cluster\" cannot be used "
+                           "with a unix socket in \"apikey_redis\" "
+                           "directive");
         return NGX_ERROR;
     }
 
@@ -314,6 +340,42 @@ ngx_http_apikey_transport_check(ngx_conf_t *cf,
     }
 
     return ngx_http_apikey_transport_tls(cf, rcf);
+}
+
+
+/*
+ * Redis Cluster puts a key in the slot of its hash tag ("{...}", the first
+ * non-empty one) when it has one: with the tag in the prefix, every key of
+ * the schema and the events channel share one slot, so that one node
+ * serves the whole schema and the sync's SCAN sees every key.
+ */
+
+static ngx_int_t
+ngx_http_apikey_transport_hash_tag(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+    u_char  *p, *last, *open;
+
+    p = rcf->prefix.data;
+    last = p + rcf->prefix.len;
+
+    open = ngx_strlchr(p, last, '{');
+
+    if (open) {
+        p = ngx_strlchr(open + 1, last, '}');
+
+        if (p && p > open + 1) {
+            return NGX_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"cluster\" needs a hash tag in \"prefix=\", such as "
+                       "\"prefix={apikey}:\", so that every key of the "
+                       "schema is in one slot of the cluster (the prefix is "
+                       "\"%V\")", &rcf->prefix);
+
+    return NGX_ERROR;
 }
 
 
@@ -473,14 +535,56 @@ ngx_http_apikey_transport_tls(ngx_conf_t *cf,
 
 /*
  * A blocking plaintext connection (the master's preload) may go to the
- * address as it is written: not behind TLS, nor with a sentinel to ask.
+ * address as it is written: not behind TLS, nor with a sentinel to ask,
+ * nor to a node of a cluster that may not serve the slot.
  */
 
 ngx_uint_t
 ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf)
 {
     return rcf->transport == NULL
-           || (!rcf->transport->tls && rcf->transport->sentinels == NULL);
+           || (!rcf->transport->tls && rcf->transport->sentinels == NULL
+               && !rcf->transport->cluster);
+}
+
+
+ngx_uint_t
+ngx_http_apikey_transport_cluster(ngx_http_apikey_redis_conf_t *rcf)
+{
+    return rcf->transport && rcf->transport->cluster;
+}
+
+
+ngx_uint_t
+ngx_http_apikey_transport_located(ngx_http_apikey_redis_conf_t *rcf)
+{
+    return rcf->transport
+           && (rcf->transport->sentinels || rcf->transport->cluster);
+}
+
+
+ngx_int_t
+ngx_http_apikey_transport_locate(ngx_http_apikey_redis_conf_t *rcf,
+    u_char **host, ngx_int_t *port)
+{
+    if (rcf->transport->cluster) {
+        return ngx_http_apikey_cluster_node(rcf, host, port);
+    }
+
+    return ngx_http_apikey_sentinel_master(rcf, host, port);
+}
+
+
+void
+ngx_http_apikey_transport_failed(ngx_http_apikey_redis_conf_t *rcf,
+    u_char *host, ngx_int_t port)
+{
+    if (rcf->transport->cluster) {
+        ngx_http_apikey_cluster_failed(host, port);
+
+    } else {
+        ngx_http_apikey_sentinel_failed(host, port);
+    }
 }
 
 

@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_apikey_module: how the module reaches Redis beyond a plain TCP
- * or unix socket: TLS through nginx's own OpenSSL, and the master of a
- * Redis Sentinel group.  The options of the
+ * or unix socket: TLS through nginx's own OpenSSL, the master of a Redis
+ * Sentinel group, the node of a Redis Cluster that serves the schema.  The options of the
  * "apikey_redis" directive that choose it, and what they build at
  * configuration time, are owned by ngx_http_apikey_transport.c; the
  * adapter (ngx_http_apikey_redis.c) reads them when it connects.
@@ -41,6 +41,8 @@ struct ngx_http_apikey_transport_s {
     /* sentinel=: of ngx_http_apikey_redis_conf_t, plain, numeric */
     ngx_array_t                *sentinels;
     ngx_str_t                   master;
+
+    ngx_flag_t                  cluster;
 };
 
 
@@ -60,6 +62,21 @@ ngx_int_t ngx_http_apikey_transport_check(ngx_conf_t *cf,
 ngx_uint_t ngx_http_apikey_transport_plain(ngx_http_apikey_redis_conf_t *rcf);
 ngx_uint_t ngx_http_apikey_transport_sentinel(
     ngx_http_apikey_redis_conf_t *rcf);
+ngx_uint_t ngx_http_apikey_transport_cluster(
+    ngx_http_apikey_redis_conf_t *rcf);
+
+/*
+ * With sentinel= or cluster the address to connect to is found at run
+ * time: ngx_http_apikey_transport_locate() gives it (NGX_OK) or not yet
+ * (NGX_AGAIN), ngx_http_apikey_transport_failed() says it did not work.
+ */
+
+ngx_uint_t ngx_http_apikey_transport_located(
+    ngx_http_apikey_redis_conf_t *rcf);
+ngx_int_t ngx_http_apikey_transport_locate(ngx_http_apikey_redis_conf_t *rcf,
+    u_char **host, ngx_int_t *port);
+void ngx_http_apikey_transport_failed(ngx_http_apikey_redis_conf_t *rcf,
+    u_char *host, ngx_int_t port);
 
 /* a connection of the sync is ready at host:port: the status shows it */
 void ngx_http_apikey_transport_ready(ngx_http_apikey_redis_conf_t *rcf,
@@ -75,6 +92,18 @@ void ngx_http_apikey_transport_ready(ngx_http_apikey_redis_conf_t *rcf,
 ngx_int_t ngx_http_apikey_sentinel_master(ngx_http_apikey_redis_conf_t *rcf,
     u_char **host, ngx_int_t *port);
 void ngx_http_apikey_sentinel_failed(u_char *host, ngx_int_t port);
+
+/* ngx_http_apikey_cluster.c */
+ngx_uint_t ngx_http_apikey_cluster_slot(u_char *key, size_t len);
+ngx_int_t ngx_http_apikey_cluster_node(ngx_http_apikey_redis_conf_t *rcf,
+    u_char **host, ngx_int_t *port);
+void ngx_http_apikey_cluster_failed(u_char *host, ngx_int_t port);
+void ngx_http_apikey_cluster_moved(u_char *host, size_t host_len,
+    ngx_int_t port);
+ngx_int_t ngx_http_apikey_cluster_redirect(u_char *p, size_t len, u_char *err,
+    size_t errlen);
+ngx_int_t ngx_http_apikey_cluster_check(ngx_http_apikey_redis_conf_t *rcf,
+    u_char *p, size_t len, u_char *err, size_t errlen);
 
 
 #endif /* _NGX_HTTP_APIKEY_TRANSPORT_H_INCLUDED_ */

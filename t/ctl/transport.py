@@ -1,6 +1,6 @@
-"""Redis servers for the transport tests (t/014-tls.t, t/015-sentinel.t):
-Redis behind TLS, with a CA made here with openssl; a master, a replica
-and three sentinels.  Reached through the control server (t/ctl/ctl.py)
+"""Redis servers for the transport tests (t/014-tls.t, t/015-sentinel.t,
+t/016-cluster.t): Redis behind TLS, with a CA made here with openssl; a
+master, a replica and three sentinels; a cluster of three masters.  Reached through the control server (t/ctl/ctl.py)
 as actions named "tx-...".
 
 Ports follow TEST_NGINX_REDIS_PORT (P), so that suites run side by side
@@ -8,6 +8,7 @@ on other ports do not meet:
     P+4  TLS, client certificates optional    (plaintext P+5 for the tests)
     P+6  TLS, client certificates required    (plaintext P+7)
     P+10 the first master, P+11 its replica, P+12..P+14 sentinels
+    P+15..P+17 a cluster of three masters (bus ports 10000 higher)
 Every server writes redis-<port>.pid in TEST_REDIS_DIR, where
 scripts/test.sh finds and stops it.
 """
@@ -239,7 +240,138 @@ def failover(key, digest, prefix):
                ms(promoted[0] if promoted else None, refused)))
 
 
+CLUSTER_PORTS = (P + 15, P + 16, P + 17)
+TAG = "apikey"
+
+
+def cluster_start():
+    for port in CLUSTER_PORTS:
+        kill_port(port)
+        try:
+            os.unlink(os.path.join(ctl.REDIS_DIR, "nodes-%d.conf" % port))
+        except OSError:
+            pass
+        subprocess.run(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", ctl.REDIS_DIR,
+             "--dbfilename", "dump-%d.rdb" % port,
+             "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes-%d.conf" % port,
+             "--cluster-node-timeout", "2000",
+             "--daemonize", "yes", "--pidfile", pidfile(port),
+             "--logfile", os.path.join(ctl.REDIS_DIR, "redis-%d.log" % port)],
+            check=True)
+        wait_up(port)
+    subprocess.run(["redis-cli", "--cluster", "create"]
+                   + ["127.0.0.1:%d" % p for p in CLUSTER_PORTS]
+                   + ["--cluster-replicas", "0", "--cluster-yes"],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if all("cluster_state:ok" in ctl.redis("CLUSTER", "INFO", port=p)
+               for p in CLUSTER_PORTS):
+            return "cluster started"
+        time.sleep(0.1)
+    raise RuntimeError("the cluster did not settle")
+
+
+def slot():
+    return ctl.redis("CLUSTER", "KEYSLOT", TAG, port=CLUSTER_PORTS[0])
+
+
+def owner():
+    s = slot()
+    for port in CLUSTER_PORTS:
+        for r in ctl.redis("CLUSTER", "SLOTS", port=port):
+            if r[0] <= s <= r[1]:
+                return r[2][1]
+    raise RuntimeError("no owner of slot %d" % s)
+
+
+def node_id(port):
+    return ctl.redis("CLUSTER", "MYID", port=port)
+
+
+def migrate(step, key=None):
+    """Moves the slot of the hash tag from its owner to the next node:
+    step "begin" marks it migrating/importing, "key" moves one key, "all"
+    moves the keys left, "end" gives the slot to the target everywhere."""
+    s = slot()
+    src = owner()
+    dst = CLUSTER_PORTS[(CLUSTER_PORTS.index(src) + 1) % len(CLUSTER_PORTS)]
+    if step in ("begin", "whole"):
+        ctl.redis("CLUSTER", "SETSLOT", str(s), "IMPORTING", node_id(src),
+                  port=dst)
+        ctl.redis("CLUSTER", "SETSLOT", str(s), "MIGRATING", node_id(dst),
+                  port=src)
+    if step == "key":
+        ctl.redis("MIGRATE", "127.0.0.1", str(dst), key, "0", "5000",
+                  port=src)
+    if step in ("all", "whole"):
+        while True:
+            keys = ctl.redis("CLUSTER", "GETKEYSINSLOT", str(s), "100",
+                             port=src)
+            if not keys:
+                break
+            ctl.redis("MIGRATE", "127.0.0.1", str(dst), "", "0", "5000",
+                      "KEYS", *keys, port=src)
+    if step in ("end", "whole"):
+        for port in (dst, src) + tuple(p for p in CLUSTER_PORTS
+                                       if p not in (src, dst)):
+            ctl.redis("CLUSTER", "SETSLOT", str(s), "NODE", node_id(dst),
+                      port=port)
+    return "slot %d of %d to %d" % (s, src, dst)
+
+
+def revoke(key, digest, prefix, port=None):
+    """Revokes the key (active 0, and its event) on the slot's owner, and
+    times until nginx refuses it."""
+    port = port or owner()
+    ctl.redis("HSET", prefix + "key:" + digest, "active", "0", port=port)
+    t0 = time.time()
+    ctl.redis("PUBLISH", prefix + "events", digest, port=port)
+    while time.time() < t0 + 10:
+        if nginx_status(key) == 401:
+            return "refused after %d ms" % ((time.time() - t0) * 1000)
+        time.sleep(0.005)
+    return "not refused"
+
+
+def ask_revoke(key, digest, prefix):
+    """A key revoked and moved while its slot is being migrated: the
+    event's lookup on the old owner gets ASK.  Then the migration ends."""
+    migrate("begin")
+    src = owner()
+    ctl.redis("HSET", prefix + "key:" + digest, "active", "0", port=src)
+    migrate("key", prefix + "key:" + digest)
+    ctl.redis("PUBLISH", prefix + "events", digest, port=src)
+    time.sleep(0.5)
+    during = nginx_status(key)
+    migrate("all")
+    migrate("end")
+    t0 = time.time()
+    while time.time() < t0 + 10:
+        if nginx_status(key) == 401:
+            return ("during the migration %d; refused %d ms after its end"
+                    % (during, (time.time() - t0) * 1000))
+        time.sleep(0.005)
+    return "during the migration %d; not refused" % during
+
+
 def act(action, q):
+    if action == "tx-cluster-start":
+        return cluster_start()
+    if action == "tx-cluster-owner":
+        return str(owner())
+    if action == "tx-cluster-migrate":
+        return migrate(q.get("step", ["whole"])[0])
+    if action == "tx-cluster-revoke":
+        return revoke(q["key"][0], q["digest"][0],
+                      q.get("prefix", ["{apikey}:"])[0])
+    if action == "tx-cluster-ask-revoke":
+        return ask_revoke(q["key"][0], q["digest"][0],
+                          q.get("prefix", ["{apikey}:"])[0])
     if action == "tx-sentinel-start":
         return sentinel_start()
     if action == "tx-sentinel-failover":
