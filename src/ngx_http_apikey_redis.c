@@ -679,8 +679,8 @@ ngx_http_apikey_redis_timeout_handler(ngx_event_t *ev)
 
     } else if (!(rc->ac->c.flags & REDIS_CONNECTED)) {
         ngx_http_apikey_redis_fail(rc, "%s timed out",
-                                   (rc->connection && rc->connection->ssl)
-                                   ? "TLS handshake" : "connect");
+                                   rc->tls ? "connect or TLS handshake"
+                                           : "connect");
 
     } else if (rc->waiting && rc->ac->replies.head == NULL) {
         ngx_http_apikey_redis_fail(rc, "no SUBSCRIBE confirmation");

@@ -203,7 +203,7 @@ GET /api/x
 "X-Secret-Key: $ApikeyTest::KEY{full}"
 --- error_code: 503
 --- error_log eval
-qr/\[error\].*apikey: redis 127\.0\.0\.1:\d+, \w+ connection: TLS handshake (failed|timed out)/
+qr/\[error\].*apikey: redis 127\.0\.0\.1:\d+, \w+ connection: (connect or )?TLS handshake (failed|timed out)/
 
 
 
@@ -238,3 +238,47 @@ qr/\[error\].*apikey: redis 127\.0\.0\.1:\d+, \w+ connection: TLS handshake (fai
 --- must_die
 --- error_log
 "tls_verify=" takes "on" or "off"
+
+
+
+=== TEST 13: apikeyctl --tls --tls-ca: a key created through TLS passes
+--- http_config
+    apikey_zone keys:4m;
+    apikey_redis 127.0.0.1:$TEST_NGINX_TLS_PORT tls
+                 tls_ca=$TEST_NGINX_TLS_DIR/ca.crt;
+--- init: ::seed_at($ENV{TEST_NGINX_TLS_PLAIN_PORT})
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_TLS_PORT}&a=--tls&a=--tls-ca&a=$ENV{TEST_NGINX_TLS_DIR}/ca.crt&a=create&a=--id&a=k-ctl-tls"
+--- response_body
+exit=0 200
+
+
+
+=== TEST 14: apikeyctl --tls against a CA that did not sign: refused
+--- http_config
+    apikey_zone keys:4m;
+    apikey_redis 127.0.0.1:$TEST_NGINX_TLS_PORT tls
+                 tls_ca=$TEST_NGINX_TLS_DIR/ca.crt;
+--- init: ::seed_at($ENV{TEST_NGINX_TLS_PLAIN_PORT})
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_TLS_PORT}&a=--tls&a=--tls-ca&a=$ENV{TEST_NGINX_TLS_DIR}/other-ca.crt&a=create&a=--id&a=k-ctl-bad"
+--- response_body_like eval
+qr/^exit=3 apikeyctl: TLS handshake with 127\.0\.0\.1:\d+ failed: [^\n]*certificate/
+
+
+
+=== TEST 15: apikeyctl with mutual TLS
+--- http_config
+    apikey_zone keys:4m;
+    apikey_redis 127.0.0.1:$TEST_NGINX_MTLS_PORT tls
+                 tls_ca=$TEST_NGINX_TLS_DIR/ca.crt
+                 tls_cert=$TEST_NGINX_TLS_DIR/client.crt
+                 tls_key=$TEST_NGINX_TLS_DIR/client.key;
+--- init: ::seed_at($ENV{TEST_NGINX_MTLS_PLAIN_PORT})
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_MTLS_PORT}&a=--tls&a=--tls-ca&a=$ENV{TEST_NGINX_TLS_DIR}/ca.crt&a=--tls-cert&a=$ENV{TEST_NGINX_TLS_DIR}/client.crt&a=--tls-key&a=$ENV{TEST_NGINX_TLS_DIR}/client.key&a=create&a=--id&a=k-ctl-mtls"
+--- response_body
+exit=0 200

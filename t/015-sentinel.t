@@ -104,3 +104,17 @@ status shows the new master
 --- must_die
 --- error_log
 invalid sentinel ":x"
+
+
+
+=== TEST 5: apikeyctl --sentinel --master: the key goes to the master
+--- http_config
+    apikey_zone keys:4m;
+    apikey_redis 127.0.0.1:6379 sentinel=$TEST_NGINX_SENTINELS
+                 master=apikeymaster;
+--- init: ::init_group()
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--sentinel&a=$ENV{TEST_NGINX_SENTINELS}&a=--master&a=apikeymaster&a=create&a=--id&a=k-ctl-sentinel"
+--- response_body
+exit=0 200

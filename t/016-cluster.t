@@ -139,3 +139,26 @@ key revoked and moved during it is refused once it ends
 --- must_die
 --- error_log
 "cluster" needs a hash tag
+
+
+
+=== TEST 7: apikeyctl --cluster, pointed at a node that does not serve the
+slot: the key goes to the one that does
+--- http_config eval: $::HTTP
+--- init: ::seed_cluster()
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_CLUSTER_NODE}&a=--cluster&a=--prefix&a=%7Bapikey%7D%3A&a=create&a=--id&a=k-ctl-cluster"
+--- response_body
+exit=0 200
+
+
+
+=== TEST 8: apikeyctl --cluster without a hash tag
+--- http_config eval: $::HTTP
+--- init: ::seed_cluster()
+--- config eval: $::API
+--- request eval
+"GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_CLUSTER_NODE}&a=--cluster&a=create"
+--- response_body_like eval
+qr/^exit=1 apikeyctl: --cluster needs a hash tag in --prefix/

@@ -359,7 +359,29 @@ def ask_revoke(key, digest, prefix):
     return "during the migration %d; not refused" % during
 
 
+def apikeyctl(args):
+    """apikeyctl with exactly these arguments; for "create", the key it
+    printed is then sent to nginx: "exit=0 200" when it passes."""
+    binary = os.environ.get("TEST_NGINX_APIKEYCTL", "build/apikeyctl")
+    p = subprocess.run([binary] + args, capture_output=True, text=True,
+                       timeout=20)
+    out = "exit=%d" % p.returncode
+    if p.returncode == 0 and "create" in args:
+        key = p.stdout.strip().splitlines()[-1]
+        for _ in range(200):
+            status = nginx_status(key)
+            if status == 200:
+                break
+            time.sleep(0.01)
+        out += " %d" % status
+    elif p.returncode:
+        out += " " + p.stderr.strip().replace("\n", " ")
+    return out
+
+
 def act(action, q):
+    if action == "tx-apikeyctl":
+        return apikeyctl(q["a"])
     if action == "tx-cluster-start":
         return cluster_start()
     if action == "tx-cluster-owner":
