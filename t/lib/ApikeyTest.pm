@@ -74,6 +74,9 @@ sub digest {
 # One python3 run for many keys: starting it costs more than hashing.
 sub prime_digests {
     my ($secret, @keys) = @_;
+    # starting python3 can take seconds on a busy machine: only new keys
+    @keys = grep { !exists $digest_cache{($secret // '') . "\0" . $_} } @keys;
+    return unless @keys;
     my $hexsecret = defined $secret ? unpack('H*', $secret) : '';
     my $args = join ' ', map { unpack('H*', $_) } @keys;
     my @d = split /\n/, `python3 -c 'import hashlib,sys
