@@ -187,8 +187,8 @@ ngx_http_apikey_sentinel_ready(ngx_http_apikey_redis_t *rc)
         rc->waiting = 1;
 
         if (ngx_http_apikey_redis_command(rc,
-                                          ngx_http_apikey_sentinel_watch_handler,
-                                          st, "SUBSCRIBE +switch-master")
+                                    ngx_http_apikey_sentinel_watch_handler,
+                                    st, "SUBSCRIBE +switch-master")
             != NGX_OK)
         {
             ngx_http_apikey_sentinel_next(st, "SUBSCRIBE not sent");

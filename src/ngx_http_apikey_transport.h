@@ -2,10 +2,11 @@
 /*
  * ngx_http_apikey_module: how the module reaches Redis beyond a plain TCP
  * or unix socket: TLS through nginx's own OpenSSL, the master of a Redis
- * Sentinel group, the node of a Redis Cluster that serves the schema.  The options of the
- * "apikey_redis" directive that choose it, and what they build at
- * configuration time, are owned by ngx_http_apikey_transport.c; the
- * adapter (ngx_http_apikey_redis.c) reads them when it connects.
+ * Sentinel group, the node of a Redis Cluster that serves the schema.
+ * The options of the "apikey_redis" directive that choose it, and what
+ * they build at configuration time, are owned by
+ * ngx_http_apikey_transport.c; the adapter (ngx_http_apikey_redis.c)
+ * reads them when it connects.
  */
 
 
