@@ -137,7 +137,14 @@ ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc)
     rc->error[0] = '\0';
 
     if (ngx_http_apikey_transport_located(conf)) {
-        rc->deadline = ngx_current_msec + NGX_HTTP_APIKEY_REDIS_LOCATE;
+
+        /* a failover is waited for; a DNS answer only for a connect */
+
+        rc->deadline = ngx_current_msec
+                       + ((ngx_http_apikey_transport_sentinel(conf)
+                           || ngx_http_apikey_transport_cluster(conf))
+                          ? NGX_HTTP_APIKEY_REDIS_LOCATE
+                          : rc->connect_timeout);
         return ngx_http_apikey_redis_locate(rc);
     }
 
@@ -180,7 +187,7 @@ ngx_http_apikey_redis_locate(ngx_http_apikey_redis_t *rc)
     if ((ngx_msec_int_t) (rc->deadline - ngx_current_msec) <= 0) {
         if (rc->error[0] == '\0') {
             ngx_cpystrn(rc->error,
-                        (u_char *) "no reachable master or node",
+                        (u_char *) "no address to connect to yet",
                         NGX_HTTP_APIKEY_REDIS_ERRLEN);
         }
 
@@ -235,6 +242,8 @@ ngx_http_apikey_redis_lost(ngx_http_apikey_redis_t *rc, ngx_uint_t was_ready)
         rc->redirected = 0;
 
         if (!was_ready
+            && (ngx_http_apikey_transport_sentinel(rc->conf)
+                || ngx_http_apikey_transport_cluster(rc->conf))
             && (ngx_msec_int_t) (rc->deadline - ngx_current_msec) > 0)
         {
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rc->log, 0,

@@ -24,10 +24,28 @@
 #define NGX_HTTP_APIKEY_TLS_DEPTH  10
 
 
+/* the process's last answer for the address's host name */
+
+typedef struct {
+    ngx_http_apikey_redis_conf_t  *rcf;
+    u_char                         host[NGX_HTTP_APIKEY_ADDRESS_LEN];
+    unsigned                       fresh:1;
+    unsigned                       resolving:1;
+} ngx_http_apikey_dns_t;
+
+
+static ngx_http_apikey_dns_t  ngx_http_apikey_dns;
+
+
 static ngx_int_t ngx_http_apikey_transport_file(ngx_conf_t *cf,
     ngx_str_t *arg, size_t skip, ngx_str_t *file);
 static ngx_int_t ngx_http_apikey_transport_sentinels(ngx_conf_t *cf,
     ngx_http_apikey_transport_t *t, ngx_str_t *arg);
+static ngx_int_t ngx_http_apikey_transport_dns_name(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf);
+static ngx_int_t ngx_http_apikey_transport_dns(
+    ngx_http_apikey_redis_conf_t *rcf, u_char **host, ngx_int_t *port);
+static void ngx_http_apikey_transport_resolved(ngx_resolver_ctx_t *ctx);
 static ngx_int_t ngx_http_apikey_transport_hash_tag(ngx_conf_t *cf,
     ngx_http_apikey_redis_conf_t *rcf);
 static ngx_int_t ngx_http_apikey_transport_name(ngx_conf_t *cf,
@@ -269,6 +287,10 @@ ngx_http_apikey_transport_check(ngx_conf_t *cf,
 {
     ngx_http_apikey_transport_t  *t;
 
+    if (ngx_http_apikey_transport_dns_name(cf, rcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     t = rcf->transport;
 
     if (t == NULL) {
@@ -340,6 +362,54 @@ ngx_http_apikey_transport_check(ngx_conf_t *cf,
     }
 
     return ngx_http_apikey_transport_tls(cf, rcf);
+}
+
+
+/*
+ * An address written with a host name keeps the name, so that a reconnect
+ * resolves it again through nginx's "resolver" (when there is one): a DNS
+ * failover of the endpoint is followed without a reload.
+ */
+
+static ngx_int_t
+ngx_http_apikey_transport_dns_name(ngx_conf_t *cf,
+    ngx_http_apikey_redis_conf_t *rcf)
+{
+    ngx_url_t                     u;
+    ngx_http_apikey_transport_t  *t;
+#if (NGX_HAVE_INET6)
+    struct in6_addr               in6;
+#endif
+
+    if (rcf->unix_path.len) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = rcf->address;
+    u.default_port = 6379;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0
+        || u.host.data[0] == '['
+        || ngx_inet_addr(u.host.data, u.host.len) != INADDR_NONE
+#if (NGX_HAVE_INET6)
+        || ngx_inet6_addr(u.host.data, u.host.len, in6.s6_addr) == NGX_OK
+#endif
+        )
+    {
+        return NGX_OK;
+    }
+
+    t = ngx_http_apikey_transport_get(cf, rcf);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->dns_name = u.host;
+
+    return NGX_OK;
 }
 
 
@@ -559,7 +629,8 @@ ngx_uint_t
 ngx_http_apikey_transport_located(ngx_http_apikey_redis_conf_t *rcf)
 {
     return rcf->transport
-           && (rcf->transport->sentinels || rcf->transport->cluster);
+           && (rcf->transport->sentinels || rcf->transport->cluster
+               || rcf->transport->dns_name.len);
 }
 
 
@@ -571,7 +642,11 @@ ngx_http_apikey_transport_locate(ngx_http_apikey_redis_conf_t *rcf,
         return ngx_http_apikey_cluster_node(rcf, host, port);
     }
 
-    return ngx_http_apikey_sentinel_master(rcf, host, port);
+    if (rcf->transport->sentinels) {
+        return ngx_http_apikey_sentinel_master(rcf, host, port);
+    }
+
+    return ngx_http_apikey_transport_dns(rcf, host, port);
 }
 
 
@@ -582,9 +657,120 @@ ngx_http_apikey_transport_failed(ngx_http_apikey_redis_conf_t *rcf,
     if (rcf->transport->cluster) {
         ngx_http_apikey_cluster_failed(host, port);
 
-    } else {
+    } else if (rcf->transport->sentinels) {
         ngx_http_apikey_sentinel_failed(host, port);
+
+    } else {
+        /* the next connect resolves the name again */
+        ngx_http_apikey_dns.fresh = 0;
     }
+}
+
+
+/*
+ * The address of a host name, resolved without blocking by nginx's
+ * "resolver" of the http block: NGX_AGAIN while the answer is awaited.
+ * Without a resolver, or when the name cannot be resolved, the address
+ * found when the configuration was read is used.
+ */
+
+static ngx_int_t
+ngx_http_apikey_transport_dns(ngx_http_apikey_redis_conf_t *rcf,
+    u_char **host, ngx_int_t *port)
+{
+    ngx_resolver_ctx_t        *ctx;
+    ngx_http_conf_ctx_t       *hctx;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_apikey_dns_t     *st;
+
+    st = &ngx_http_apikey_dns;
+
+    *port = rcf->port;
+
+    if (st->fresh) {
+        *host = st->host;
+        return NGX_OK;
+    }
+
+    if (st->resolving) {
+        return NGX_AGAIN;
+    }
+
+    st->rcf = rcf;
+
+    hctx = (ngx_http_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                                ngx_http_module);
+    clcf = hctx->loc_conf[ngx_http_core_module.ctx_index];
+
+    ctx = clcf->resolver ? ngx_resolve_start(clcf->resolver, NULL) : NULL;
+
+    if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+        *host = rcf->host.data;
+        return NGX_OK;
+    }
+
+    ctx->name = rcf->transport->dns_name;
+    ctx->handler = ngx_http_apikey_transport_resolved;
+    ctx->data = st;
+    ctx->timeout = clcf->resolver_timeout;
+
+    st->resolving = 1;
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        st->resolving = 0;
+        *host = rcf->host.data;
+        return NGX_OK;
+    }
+
+    if (st->fresh) {    /* answered from nginx's cache */
+        *host = st->host;
+        return NGX_OK;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_apikey_transport_resolved(ngx_resolver_ctx_t *ctx)
+{
+    ngx_http_apikey_dns_t *st = ctx->data;
+
+    u_char  *p, text[NGX_SOCKADDR_STRLEN];
+    size_t   len;
+
+    st->resolving = 0;
+    st->fresh = 1;
+
+    if (ctx->state || ctx->naddrs == 0) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "apikey: redis host \"%V\" could not be resolved "
+                      "(%i: %s), using %V", &ctx->name, ctx->state,
+                      ngx_resolver_strerror(ctx->state), &st->rcf->host);
+
+        ngx_cpystrn(st->host, st->rcf->host.data,
+                    NGX_HTTP_APIKEY_ADDRESS_LEN);
+
+    } else {
+        len = ngx_sock_ntop(ctx->addrs[0].sockaddr, ctx->addrs[0].socklen,
+                            text, NGX_SOCKADDR_STRLEN, 0);
+        p = text;
+
+        if (len > 2 && text[0] == '[') {
+            p++;
+            len -= 2;
+        }
+
+        len = ngx_min(len, NGX_HTTP_APIKEY_ADDRESS_LEN - 1);
+        ngx_memcpy(st->host, p, len);
+        st->host[len] = '\0';
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "apikey: redis host \"%V\" is %s", &ctx->name,
+                       st->host);
+    }
+
+    ngx_resolve_name_done(ctx);
 }
 
 

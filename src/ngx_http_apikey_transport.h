@@ -44,6 +44,9 @@ struct ngx_http_apikey_transport_s {
     ngx_str_t                   master;
 
     ngx_flag_t                  cluster;
+
+    /* the host name of the address, re-resolved on reconnect */
+    ngx_str_t                   dns_name;
 };
 
 

@@ -9,6 +9,8 @@ on other ports do not meet:
     P+6  TLS, client certificates required    (plaintext P+7)
     P+10 the first master, P+11 its replica, P+12..P+14 sentinels
     P+15..P+17 a cluster of three masters (bus ports 10000 higher)
+    P+18 two Redis, on 127.0.0.2 and 127.0.0.3; P+19 (UDP) a DNS server
+         that answers every A question with one of them
 Every server writes redis-<port>.pid in TEST_REDIS_DIR, where
 scripts/test.sh finds and stops it.
 """
@@ -379,7 +381,106 @@ def apikeyctl(args):
     return out
 
 
+DNS_REDIS_PORT = P + 18
+DNS_PORT = P + 19
+DNS_IPS = ("127.0.0.2", "127.0.0.3")
+
+
+class Dns:
+    """Answers every A question with self.ip, every other with nothing."""
+
+    def __init__(self):
+        self.ip = DNS_IPS[0]
+        self.sock = None
+
+    def start(self):
+        import socket
+        if self.sock:
+            return
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", DNS_PORT))
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import struct
+        while True:
+            q, addr = self.sock.recvfrom(512)
+            i = 12
+            while q[i]:
+                i += q[i] + 1
+            qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+            question = q[12:i + 5]
+            answer = b""
+            if qtype == 1:
+                answer = (b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4)
+                          + bytes(int(x) for x in self.ip.split(".")))
+            head = q[:2] + struct.pack(">HHHHH", 0x8180, 1,
+                                       1 if answer else 0, 0, 0)
+            self.sock.sendto(head + question + answer, addr)
+
+
+DNS = Dns()
+
+
+def dns_start(digest, prefix):
+    """Both Redis, the key active on the first and inactive on the
+    second, and the DNS server pointing at the first."""
+    DNS.ip = DNS_IPS[0]
+    DNS.start()
+    for ip in DNS_IPS:
+        try:
+            ctl.redis("SHUTDOWN", "NOSAVE", port=DNS_REDIS_PORT, host=ip)
+        except (OSError, ConnectionError):
+            pass
+        name = "redis-%d-%s" % (DNS_REDIS_PORT, ip)
+        subprocess.run(
+            ["redis-server", "--port", str(DNS_REDIS_PORT), "--bind", ip,
+             "--save", "", "--appendonly", "no", "--dir", ctl.REDIS_DIR,
+             "--daemonize", "yes",
+             "--pidfile", os.path.join(ctl.REDIS_DIR, name + ".pid"),
+             "--logfile", os.path.join(ctl.REDIS_DIR, name + ".log")],
+            check=True)
+        for _ in range(300):
+            try:
+                ctl.redis("PING", port=DNS_REDIS_PORT, host=ip)
+                break
+            except OSError:
+                time.sleep(0.01)
+        ctl.redis("HSET", prefix + "key:" + digest, "id", "k-dns",
+                  "access", "full", "active",
+                  "1" if ip == DNS_IPS[0] else "0",
+                  port=DNS_REDIS_PORT, host=ip)
+    return "dns started"
+
+
+def dns_switch():
+    """The name now points at the second Redis; the first goes away."""
+    DNS.ip = DNS_IPS[1]
+    try:
+        ctl.redis("SHUTDOWN", "NOSAVE", port=DNS_REDIS_PORT, host=DNS_IPS[0])
+    except (OSError, ConnectionError):
+        pass
+    return "switched"
+
+
+def wait_status(key, want):
+    t0 = time.time()
+    while time.time() < t0 + 10:
+        status = nginx_status(key)
+        if status == want:
+            return "%d after %d ms" % (want, (time.time() - t0) * 1000)
+        time.sleep(0.01)
+    return "still %d" % status
+
+
 def act(action, q):
+    if action == "tx-dns-start":
+        return dns_start(q["digest"][0], q.get("prefix", ["apikey:"])[0])
+    if action == "tx-dns-switch":
+        return dns_switch()
+    if action == "tx-wait-status":
+        return wait_status(q["key"][0], int(q["want"][0]))
     if action == "tx-apikeyctl":
         return apikeyctl(q["a"])
     if action == "tx-cluster-start":
