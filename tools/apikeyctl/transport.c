@@ -35,6 +35,7 @@ typedef struct {
 static int actl_tcp_connect(const char *host, int port);
 static void *actl_tls_pump(void *data);
 static int actl_write_all(int fd, const char *p, size_t n);
+static int actl_tls_write(SSL *ssl, const char *p, int n);
 
 
 redisContext *
@@ -62,6 +63,14 @@ actl_transport_connect(actl_conf_t *cf, const char *host, int port)
     }
 
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+
+    /*
+     * a read that finds only a session ticket must come back to the
+     * pump's poll(), not wait for data that will follow a command still
+     * waiting in the socket pair
+     */
+
+    SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 
     if ((cf->tls_ca ? SSL_CTX_load_verify_locations(ctx, cf->tls_ca, NULL)
@@ -227,7 +236,7 @@ actl_tls_pump(void *data)
             if (pfd[1].revents) {
                 n = read(p->local, buf, sizeof(buf));
 
-                if (n <= 0 || SSL_write(p->ssl, buf, n) <= 0) {
+                if (n <= 0 || actl_tls_write(p->ssl, buf, n) != 0) {
                     break;
                 }
             }
@@ -239,7 +248,17 @@ actl_tls_pump(void *data)
 
         n = SSL_read(p->ssl, buf, sizeof(buf));
 
-        if (n <= 0 || actl_write_all(p->local, buf, n) != 0) {
+        if (n <= 0) {
+            n = SSL_get_error(p->ssl, n);
+
+            if (n == SSL_ERROR_WANT_READ || n == SSL_ERROR_WANT_WRITE) {
+                continue;   /* no data in what was read */
+            }
+
+            break;
+        }
+
+        if (actl_write_all(p->local, buf, n) != 0) {
             break;
         }
     }
@@ -248,6 +267,23 @@ actl_tls_pump(void *data)
     close(p->tcp);
 
     return NULL;
+}
+
+
+static int
+actl_tls_write(SSL *ssl, const char *p, int n)
+{
+    int  r, e;
+
+    while ((r = SSL_write(ssl, p, n)) <= 0) {
+        e = SSL_get_error(ssl, r);
+
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
