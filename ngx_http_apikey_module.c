@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "ngx_http_apikey.h"
+#include "ngx_http_apikey_transport.h"
 
 
 static ngx_int_t ngx_http_apikey_preconfiguration(ngx_conf_t *cf);
@@ -615,7 +616,18 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        goto invalid;
+        switch (ngx_http_apikey_transport_arg(cf, rcf, arg)) {
+        case NGX_OK:
+            continue;
+        case NGX_ERROR:
+            return NGX_CONF_ERROR;
+        default:
+            goto invalid;
+        }
+    }
+
+    if (ngx_http_apikey_transport_check(cf, rcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (rcf->user.len && rcf->password.len == 0) {

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential nginx-core nginx-dev libsodium-dev libhiredis-dev
-      redis-server zlib1g-dev libpcre3-dev libssl-dev libtest-base-perl
-      libwww-perl libjson-pp-perl curl python3 procps
+      redis-server redis-sentinel redis-tools zlib1g-dev libpcre3-dev libssl-dev libtest-base-perl
+      libwww-perl libjson-pp-perl curl python3 procps openssl
       clang libclang-rt-14-dev binutils)
 pkgs+=("$@")
 

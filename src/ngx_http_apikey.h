@@ -61,6 +61,8 @@
 #define NGX_HTTP_APIKEY_DATASET_OK      0
 #define NGX_HTTP_APIKEY_DATASET_MISSING 1   /* no epoch: Redis lost it */
 #define NGX_HTTP_APIKEY_DATASET_CHANGED 2   /* another epoch */
+/* "host:port" of a Redis, as the status shows it */
+#define NGX_HTTP_APIKEY_ADDRESS_LEN     64
 
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
 #define NGX_HTTP_APIKEY_NODE_INFLIGHT   0x02    /* counts sent, no reply */
@@ -211,6 +213,8 @@ typedef struct {
 
     /* the worker filling a new zone from the snapshot; 1: it is done */
     ngx_atomic_t                snapshot_loader;
+    /* the Redis the sync last connected to, see *_transport.c */
+    u_char                      redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN];
 } ngx_http_apikey_shctx_t;
 
 
@@ -222,6 +226,9 @@ typedef struct {
 } ngx_http_apikey_zone_t;
 
 
+typedef struct ngx_http_apikey_transport_s  ngx_http_apikey_transport_t;
+
+
 typedef struct {
     ngx_str_t                   host;       /* numeric, resolved at -t */
     ngx_int_t                   port;
@@ -231,6 +238,9 @@ typedef struct {
     ngx_str_t                   password;
     ngx_str_t                   prefix;
     ngx_str_t                   address;    /* as configured, for logs */
+
+    /* TLS; NULL: plain, see ngx_http_apikey_transport.c */
+    ngx_http_apikey_transport_t *transport;
 } ngx_http_apikey_redis_conf_t;
 
 

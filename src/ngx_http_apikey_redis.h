@@ -22,6 +22,10 @@
 
 #define NGX_HTTP_APIKEY_REDIS_ERRLEN  128
 
+/* how long a connection in sentinel mode looks for a reachable master */
+#define NGX_HTTP_APIKEY_REDIS_LOCATE  15000
+#define NGX_HTTP_APIKEY_REDIS_RETRY   100
+
 
 typedef struct ngx_http_apikey_redis_s  ngx_http_apikey_redis_t;
 typedef struct ngx_http_apikey_redis_block_s  ngx_http_apikey_redis_block_t;
@@ -35,11 +39,19 @@ typedef void (*ngx_http_apikey_redis_handler_pt)(ngx_http_apikey_redis_t *rc);
  * and then connected again and again.
  *
  * ready is called once the connection is established and AUTH and SELECT
- * (or a PING) have been answered; closed is called once when an established
+ * (or a PING) have been answered (and, with sentinel=, ROLE said
+ * "master"); closed is called once when an established
  * or pending connection fails: refused, timed out, reset, protocol error,
  * or an AUTH / SELECT error.  closed is not called after
  * ngx_http_apikey_redis_close().  Either may be called from inside a reply
  * callback; neither may connect again directly (use a timer).
+ *
+ * With sentinel=, a connect first asks the sentinels for the master (see
+ * ngx_http_apikey_sentinel.c), and a master that cannot be reached or is
+ * not one sends it back to asking, every NGX_HTTP_APIKEY_REDIS_RETRY ms
+ * for up to NGX_HTTP_APIKEY_REDIS_LOCATE ms, before closed is called: a
+ * failover is waited for within one connect.  A connection to a master
+ * that the sentinels replaced is closed (closed is called).
  *
  * Reply callbacks get a NULL reply when the connection goes away with
  * commands still pending; they must then only forget their request.  A
@@ -86,9 +98,25 @@ struct ngx_http_apikey_redis_s {
     ngx_http_apikey_redis_block_t    *blocks;
     ngx_http_apikey_redis_block_t    *block;      /* the one in use */
 
+    /* where it connects or is connected: a sentinel may move it */
+    u_char                            host[NGX_HTTP_APIKEY_ADDRESS_LEN];
+    ngx_int_t                         port;
+    ngx_msec_t                        deadline;   /* of a master's search */
+    ngx_queue_t                       live;       /* in the ready list */
+
+#if (NGX_SSL)
+    /* the last session, offered again on reconnect */
+    ngx_ssl_session_t                *ssl_session;
+#endif
+
     unsigned                          is_ready:1;
     unsigned                          broken:1;   /* event (de)registration
                                                      failed */
+    unsigned                          tls:1;      /* nginx does the I/O */
+    unsigned                          tls_ready:1;    /* verified */
+    unsigned                          locating:1; /* asks the sentinels */
+    unsigned                          in_live:1;
+    unsigned                          redirected:1;   /* by the cluster */
 };
 
 
@@ -108,6 +136,7 @@ ngx_int_t ngx_http_apikey_redis_command_argv(ngx_http_apikey_redis_t *rc,
 ngx_int_t ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
+void ngx_http_apikey_redis_switched(u_char *host, ngx_int_t port);
 
 
 /*

@@ -102,6 +102,9 @@ ngx_http_apikey_status_handler(ngx_http_request_t *r)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     snap = *zone->sh;
+
+    /* the Redis the sync last connected to: a sentinel may move it */
+    snap.redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN - 1] = '\0';
     free = zone->shpool->pfree * ngx_pagesize;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -171,7 +174,8 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     "\"full_syncs\":%uA,\"events_applied\":%uA,"
                     "\"reconnects\":%uA,\"skipped_records\":%uA,"
                     "\"from_snapshot\":%s,\"dataset\":\"%V\","
-                    "\"position\":\"%*s\"},\"keys_near_limit\":%uA,",
+                    "\"position\":\"%*s\",\"redis_address\":\"%s\"},"
+                    "\"keys_near_limit\":%uA,",
                     &ngx_http_apikey_sync_states[snap->sync_state],
                     snap->owner, snap->last_full_sync,
                     snap->last_full_sync_ms, snap->full_syncs,
@@ -180,7 +184,7 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     snap->from_snapshot ? "true" : "false",
                     &ngx_http_apikey_datasets[snap->dataset],
                     snap->position_len, snap->position,
-                    snap->near_limit);
+                    snap->redis_address, snap->near_limit);
 
     p = ngx_sprintf(p, "\"decisions\":{");
 

@@ -56,8 +56,8 @@ def resp_read(f):
     raise ValueError("bad reply %r" % line)
 
 
-def redis(*args, port=REDIS_PORT):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+def redis(*args, port=REDIS_PORT, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=5) as s:
         s.sendall(resp_encode(args))
         return resp_read(s.makefile("rb"))
 
@@ -443,6 +443,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return nginx2_start(q["conf"][0])
         if action == "nginx2-stop":
             return nginx2_stop()
+        if action.startswith("tx-"):
+            import transport    # TLS, Sentinel and Cluster servers
+            return transport.act(action, q)
         return "unknown action " + action
 
 

@@ -89,10 +89,13 @@ for k in sys.argv[2:]: print(hashlib.blake2b(bytes.fromhex(k), digest_size=32, k
     }
 }
 
-my $sock;
+my ($sock, $sock_port);
 
 sub redis {
     my @args = @_;
+    # a block may point $REDIS_PORT at another server (t/014)
+    undef $sock if $sock && $sock_port != $REDIS_PORT;
+    $sock_port = $REDIS_PORT;
     for my $try (1 .. 2) {
         $sock ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                         PeerPort => $REDIS_PORT,

@@ -96,6 +96,14 @@ enum {
     ACTL_OPT_INACTIVE,
     ACTL_OPT_GRACE,
     ACTL_OPT_HOURS,
+    ACTL_OPT_TLS,
+    ACTL_OPT_TLS_CA,
+    ACTL_OPT_TLS_CERT,
+    ACTL_OPT_TLS_KEY,
+    ACTL_OPT_TLS_NAME,
+    ACTL_OPT_SENTINEL,
+    ACTL_OPT_MASTER,
+    ACTL_OPT_CLUSTER,
     ACTL_NOPTS
 };
 
@@ -142,6 +150,17 @@ typedef struct {
     const char      *password;
     const char      *prefix;
     const char      *secret_file;
+
+    /* the transport, see transport.c */
+    int              tls;
+    const char      *tls_ca;
+    const char      *tls_cert;
+    const char      *tls_key;
+    const char      *tls_name;
+    const char      *sentinel;
+    const char      *master;
+    int              cluster;
+
     unsigned char    secret[ACTL_SECRET_MAX + 2];
     size_t           secret_len;
     int              json;
@@ -193,6 +212,15 @@ int actl_parse_time(const char *s, time_t now, long long *out);
 int actl_check_cidr(const char *s);
 int actl_add_grant(actl_conf_t *cf, const char *s);
 int actl_check_text(const char *what, const char *s, int id);
+
+/* transport.c */
+redisContext *actl_transport_connect(actl_conf_t *cf, const char *host,
+    int port);
+int actl_sentinel_master(actl_conf_t *cf, char *host, size_t size,
+    long long *port);
+int actl_check_role(actl_conf_t *cf);
+int actl_cluster_owner(actl_conf_t *cf, char *host, size_t size,
+    long long *port);
 
 /* redis.c */
 void actl_cmd_init(actl_cmd_t *cmd);

@@ -38,6 +38,14 @@ static const actl_option_t  actl_options[] = {
     { "inactive",   ACTL_OPT_INACTIVE,   0, 0, ACTL_RECORD },
     { "grace",      ACTL_OPT_GRACE,      1, 0, ACTL_IN(ACTL_CMD_ROTATE) },
     { "hours",      ACTL_OPT_HOURS,      1, 0, ACTL_IN(ACTL_CMD_USAGE) },
+    { "tls",        ACTL_OPT_TLS,        0, 0, ACTL_ALL },
+    { "tls-ca",     ACTL_OPT_TLS_CA,     1, 0, ACTL_ALL },
+    { "tls-cert",   ACTL_OPT_TLS_CERT,   1, 0, ACTL_ALL },
+    { "tls-key",    ACTL_OPT_TLS_KEY,    1, 0, ACTL_ALL },
+    { "tls-server-name", ACTL_OPT_TLS_NAME, 1, 0, ACTL_ALL },
+    { "sentinel",   ACTL_OPT_SENTINEL,   1, 0, ACTL_ALL },
+    { "master",     ACTL_OPT_MASTER,     1, 0, ACTL_ALL },
+    { "cluster",    ACTL_OPT_CLUSTER,    0, 0, ACTL_ALL },
     { NULL, 0, 0, 0, 0 }
 };
 
@@ -337,6 +345,38 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
         cf->hours = (long) n;
         break;
 
+    case ACTL_OPT_TLS:
+        cf->tls = 1;
+        break;
+
+    case ACTL_OPT_TLS_CA:
+        cf->tls_ca = value;
+        break;
+
+    case ACTL_OPT_TLS_CERT:
+        cf->tls_cert = value;
+        break;
+
+    case ACTL_OPT_TLS_KEY:
+        cf->tls_key = value;
+        break;
+
+    case ACTL_OPT_TLS_NAME:
+        cf->tls_name = value;
+        break;
+
+    case ACTL_OPT_SENTINEL:
+        cf->sentinel = value;
+        break;
+
+    case ACTL_OPT_MASTER:
+        cf->master = value;
+        break;
+
+    case ACTL_OPT_CLUSTER:
+        cf->cluster = 1;
+        break;
+
     default: /* ACTL_OPT_HELP */
         break;
     }
@@ -356,6 +396,37 @@ actl_check_args(actl_conf_t *cf)
     if (len > ACTL_MAX_PREFIX) {
         return actl_error(ACTL_EUSAGE, "--prefix is longer than %d bytes",
                           ACTL_MAX_PREFIX);
+    }
+
+    if ((cf->tls_ca || cf->tls_cert || cf->tls_key || cf->tls_name)
+        && !cf->tls)
+    {
+        return actl_error(ACTL_EUSAGE, "--tls-ca, --tls-cert, --tls-key and "
+                          "--tls-server-name need --tls");
+    }
+
+    if ((cf->tls_cert == NULL) != (cf->tls_key == NULL)) {
+        return actl_error(ACTL_EUSAGE, "--tls-cert and --tls-key go "
+                          "together");
+    }
+
+    if ((cf->sentinel == NULL) != (cf->master == NULL)) {
+        return actl_error(ACTL_EUSAGE, "--sentinel and --master go together");
+    }
+
+    if (cf->cluster && cf->sentinel) {
+        return actl_error(ACTL_EUSAGE, "--cluster and --sentinel exclude "
+                          "each other");
+    }
+
+    if (cf->cluster) {
+        const char  *open = strchr(cf->prefix, '{');
+
+        if (open == NULL || open[1] == '}' || strchr(open, '}') == NULL) {
+            return actl_error(ACTL_EUSAGE, "--cluster needs a hash tag in "
+                              "--prefix, such as --prefix '{apikey}:', so "
+                              "that every key of the schema is in one slot");
+        }
     }
 
     if (cf->user && cf->password == NULL) {

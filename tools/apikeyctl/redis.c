@@ -96,6 +96,7 @@ actl_cmd_set(actl_cmd_t *cmd, ...)
 int
 actl_connect(actl_conf_t *cf)
 {
+    int              rc, redirected;
     char             host[256], db[32];
     size_t           len;
     long long        port;
@@ -107,7 +108,14 @@ actl_connect(actl_conf_t *cf)
     tv.tv_sec = 2;
     tv.tv_usec = 0;
 
+    redirected = 0;
+
     if (strncmp(cf->redis, "unix:", 5) == 0) {
+        if (cf->tls || cf->sentinel || cf->cluster) {
+            return actl_error(ACTL_EUSAGE, "--tls, --sentinel and --cluster "
+                              "need host:port in --redis");
+        }
+
         if (cf->redis[5] == '\0') {
             return actl_error(ACTL_EUSAGE, "invalid --redis \"%s\"",
                               cf->redis);
@@ -157,7 +165,24 @@ actl_connect(actl_conf_t *cf)
             }
         }
 
-        cf->ctx = redisConnectWithTimeout(host, (int) port, tv);
+        if (cf->sentinel
+            && actl_sentinel_master(cf, host, sizeof(host), &port)
+               != ACTL_OK)
+        {
+            return ACTL_EREDIS;
+        }
+
+        cf->ctx = actl_transport_connect(cf, host, (int) port);
+    }
+
+again:
+
+    if (redirected) {
+        cf->ctx = actl_transport_connect(cf, host, (int) port);
+    }
+
+    if (cf->ctx == NULL && cf->tls) {
+        return ACTL_EREDIS;     /* said why already */
     }
 
     if (cf->ctx == NULL) {
@@ -225,6 +250,26 @@ actl_connect(actl_conf_t *cf)
 
     freeReplyObject(reply);
     actl_cmd_free(&cmd);
+
+    if (cf->sentinel && actl_check_role(cf) != ACTL_OK) {
+        return ACTL_EREDIS;
+    }
+
+    if (cf->cluster && !redirected) {
+        rc = actl_cluster_owner(cf, host, sizeof(host), &port);
+
+        if (rc == ACTL_AGAIN) {
+            /* another node serves the slot: the same again, there */
+            redisFree(cf->ctx);
+            cf->ctx = NULL;
+            redirected = 1;
+            goto again;
+        }
+
+        if (rc != ACTL_OK) {
+            return ACTL_EREDIS;
+        }
+    }
 
     return ACTL_OK;
 
