@@ -359,5 +359,11 @@ ngx_int_t ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
 ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ngx_str_t *path, ngx_log_t *log);
 
+/* ngx_http_apikey_secret.c */
+ngx_int_t ngx_http_apikey_read_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, size_t max, ngx_str_t *secret);
+ngx_int_t ngx_http_apikey_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *file, ngx_str_t *password);
+
 
 #endif /* _NGX_HTTP_APIKEY_H_INCLUDED_ */
