@@ -106,6 +106,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       offsetof(ngx_http_apikey_main_conf_t, snapshot),
       NULL },
 
+    { ngx_string("apikey_max_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apikey_max_stale,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apikey"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -265,10 +272,12 @@ ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
      *     amcf->hash_secret = { 0, NULL };
      *     amcf->snapshot = { 0, NULL };
      *     amcf->enabled_anywhere = 0;
+     *     amcf->max_stale_fail = 0;
      */
 
     amcf->sync_interval = NGX_CONF_UNSET_MSEC;
     amcf->scope = NGX_CONF_UNSET_UINT;
+    amcf->max_stale = NGX_CONF_UNSET;
 
     return amcf;
 }
@@ -281,6 +290,7 @@ ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(amcf->sync_interval, 60000);
     ngx_conf_init_uint_value(amcf->scope, NGX_HTTP_APIKEY_SCOPE_LOCAL);
+    ngx_conf_init_value(amcf->max_stale, 0);
 
     return NGX_CONF_OK;
 }
@@ -444,11 +454,13 @@ ngx_http_apikey_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK) {
+    if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK
+        || ngx_http_apikey_usage_init_process(cycle, amcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_apikey_usage_init_process(cycle, amcf);
+    return ngx_http_apikey_health_init_process(cycle, amcf);
 }
 
 

@@ -346,6 +346,7 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     s->sub.closed = ngx_http_apikey_sync_closed;
     s->sub.data = s;
     s->sub.name = "subscriber";
+    s->sub.heard = &s->zone->sh->health.heard;
 
     s->cmd = s->sub;
     s->cmd.name = "commands";
