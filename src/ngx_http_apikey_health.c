@@ -131,6 +131,9 @@ ngx_http_apikey_health_init_process(ngx_cycle_t *cycle,
 
     if (amcf->redis->unix_path.len) {
         ngx_http_apikey_health_socket(amcf, h, cycle, 0);
+
+    } else if (amcf->max_stale == 0) {
+        return NGX_OK;      /* nothing for the timer to watch */
     }
 
     ev = &ngx_http_apikey_health_event;
