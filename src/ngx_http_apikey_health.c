@@ -5,8 +5,9 @@
  *
  *  - writes Redis refuses: a user without the write commands (NOPERM), a
  *    replica (READONLY), reported by the reply handlers of the writes;
- *  - a unix socket the worker processes may not open, while the master,
- *    running as root, loaded every key at start;
+ *  - a unix socket the worker processes may not open, while the mirror
+ *    serves what the master, running as root, loaded at start (or a
+ *    snapshot);
  *  - a mirror that has not heard from Redis for longer than
  *    apikey_max_stale, after which requests may get 503 ("fail").
  *
@@ -373,8 +374,9 @@ ngx_http_apikey_health_stale(ngx_http_apikey_main_conf_t *amcf,
 
 /*
  * A unix socket is opened with the worker's own user: the master, as
- * root, may well have loaded every key through it at start, and then
- * nothing else shows that no change will ever reach the workers.  A
+ * root, may well have loaded every key through it at start (or from a
+ * snapshot), and then nothing else shows that no change will ever reach
+ * the workers.  A
  * connect() to a unix socket does not block: it succeeds or fails at once.
  * "due": the caller already took its turn to log.
  */
@@ -410,8 +412,8 @@ ngx_http_apikey_health_socket(ngx_http_apikey_main_conf_t *amcf,
 
     ngx_log_error(NGX_LOG_ERR, cycle->log, err,
                   "apikey: worker processes (user \"%s\") cannot open "
-                  "redis %V: the keys loaded at start are served, but no "
-                  "change made in Redis reaches them",
+                  "redis %V: no key is loaded or changed from it, whatever "
+                  "the mirror serves",
                   ccf->username ? ccf->username : "the same as the master",
                   &amcf->redis->address);
 }
