@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       offsetof(ngx_http_apikey_main_conf_t, snapshot),
       NULL },
 
+    { ngx_string("apikey_max_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apikey_max_stale,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apikey"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -266,10 +273,12 @@ ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
      *     amcf->hash_secret = { 0, NULL };
      *     amcf->snapshot = { 0, NULL };
      *     amcf->enabled_anywhere = 0;
+     *     amcf->max_stale_fail = 0;
      */
 
     amcf->sync_interval = NGX_CONF_UNSET_MSEC;
     amcf->scope = NGX_CONF_UNSET_UINT;
+    amcf->max_stale = NGX_CONF_UNSET;
 
     return amcf;
 }
@@ -282,6 +291,7 @@ ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(amcf->sync_interval, 60000);
     ngx_conf_init_uint_value(amcf->scope, NGX_HTTP_APIKEY_SCOPE_LOCAL);
+    ngx_conf_init_value(amcf->max_stale, 0);
 
     return NGX_CONF_OK;
 }
@@ -421,11 +431,13 @@ ngx_http_apikey_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK) {
+    if (ngx_http_apikey_sync_init_process(cycle, amcf) != NGX_OK
+        || ngx_http_apikey_usage_init_process(cycle, amcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_apikey_usage_init_process(cycle, amcf);
+    return ngx_http_apikey_health_init_process(cycle, amcf);
 }
 
 
@@ -521,8 +533,8 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size_t                         len;
     ngx_int_t                      n;
     ngx_url_t                      u;
-    ngx_str_t                     *value, *arg;
-    ngx_uint_t                     i;
+    ngx_str_t                     *value, *arg, file;
+    ngx_uint_t                     i, password_file;
     ngx_http_apikey_redis_conf_t  *rcf;
 
     if (amcf->redis) {
@@ -538,6 +550,7 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rcf->address = value[1];
     ngx_str_set(&rcf->prefix, "apikey:");
+    password_file = 0;
 
     if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
         rcf->unix_path.len = value[1].len - 5;
@@ -603,8 +616,30 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(arg->data, "password=", 9) == 0 && arg->len > 9) {
+            if (password_file) {
+                goto exclusive;
+            }
+
             rcf->password.data = arg->data + 9;
             rcf->password.len = arg->len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(arg->data, "password_file=", 14) == 0) {
+            if (rcf->password.len) {
+                goto exclusive;
+            }
+
+            password_file = 1;
+            file.data = arg->data + 14;
+            file.len = arg->len - 14;
+
+            if (ngx_http_apikey_password_file(cf, cmd, &file, &rcf->password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 
@@ -641,6 +676,14 @@ ngx_http_apikey_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 
+exclusive:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "one password only: \"password=\" or "
+                       "\"password_file=\", once, in \"%V\" directive",
+                       &cmd->name);
+    return NGX_CONF_ERROR;
+
 invalid:
 
     /* a password must not reach the log, even under a mistyped name */
@@ -668,11 +711,8 @@ ngx_http_apikey_hash_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apikey_main_conf_t *amcf = conf;
 
-    u_char           *buf;
-    size_t            len;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_str_t        *value, name;
+    ngx_int_t   rc;
+    ngx_str_t  *value, name;
 
     if (amcf->hash_secret.data) {
         return "is duplicate";
@@ -681,45 +721,20 @@ ngx_http_apikey_hash_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+    rc = ngx_http_apikey_read_secret(cf, cmd, &name, 64, &amcf->hash_secret);
+
+    if (rc == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open \"%V\" in \"%V\" directive",
-                           &name, &cmd->name);
-        return NGX_CONF_ERROR;
-    }
+    if (rc == NGX_DECLINED || amcf->hash_secret.len < 32) {
+        ngx_str_null(&amcf->hash_secret);
 
-    buf = ngx_pnalloc(cf->pool, 66);
-    if (buf == NULL) {
-        ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    /* 64 bytes and a newline at most: a 66th byte means too long */
-
-    n = ngx_read_fd(fd, buf, 66);
-
-    ngx_close_file(fd);
-
-    len = (n > 0) ? (size_t) n : 0;
-
-    if (len > 0 && buf[len - 1] == '\n') {
-        len--;
-    }
-
-    if (n < 0 || n == 66 || len < 32 || len > 64) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "secret file \"%V\" in \"%V\" directive must hold "
                            "32 to 64 bytes", &name, &cmd->name);
         return NGX_CONF_ERROR;
     }
-
-    amcf->hash_secret.data = buf;
-    amcf->hash_secret.len = len;
 
     return NGX_CONF_OK;
 }

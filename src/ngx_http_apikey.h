@@ -157,6 +157,32 @@ struct ngx_http_apikey_node_s {
      + (rec)->nips * sizeof(ngx_http_apikey_cidr_t))
 
 
+/*
+ * What went wrong between the module and Redis that nothing else would
+ * show: see ngx_http_apikey_health.c, which owns these fields.
+ */
+
+#define NGX_HTTP_APIKEY_WRITE_NOPERM    0
+#define NGX_HTTP_APIKEY_WRITE_READONLY  1
+#define NGX_HTTP_APIKEY_WRITE_OTHER     2
+#define NGX_HTTP_APIKEY_WRITE_NKINDS    3
+
+typedef struct {
+    ngx_atomic_t                heard;      /* unix time of the last good
+                                               reply to the sync, 0: none */
+    ngx_atomic_t                stale;      /* past apikey_max_stale */
+    ngx_atomic_t                worker_denied;  /* the workers' user may
+                                                   not open the socket */
+    ngx_atomic_t                write_errors[NGX_HTTP_APIKEY_WRITE_NKINDS];
+    ngx_atomic_t                last_write_error;
+
+    /* when each was last logged, for a bounded rate shared by workers */
+    ngx_atomic_t                write_reported[NGX_HTTP_APIKEY_WRITE_NKINDS];
+    ngx_atomic_t                stale_reported;
+    ngx_atomic_t                denied_reported;
+} ngx_http_apikey_health_sh_t;
+
+
 typedef struct {
     ngx_http_apikey_node_t    **buckets;
     ngx_uint_t                  mask;
@@ -215,6 +241,7 @@ typedef struct {
     ngx_atomic_t                snapshot_loader;
     /* the Redis the sync last connected to, see *_transport.c */
     u_char                      redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN];
+    ngx_http_apikey_health_sh_t health;
 } ngx_http_apikey_shctx_t;
 
 
@@ -252,6 +279,8 @@ typedef struct {
     ngx_uint_t                  scope;
     ngx_str_t                   snapshot;
     ngx_uint_t                  enabled_anywhere;
+    time_t                      max_stale;      /* seconds, 0: off */
+    ngx_uint_t                  max_stale_fail;
 } ngx_http_apikey_main_conf_t;
 
 
@@ -388,6 +417,24 @@ ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
 ngx_int_t ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_http_apikey_main_conf_t *amcf);
+
+/* ngx_http_apikey_secret.c */
+ngx_int_t ngx_http_apikey_read_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, size_t max, ngx_str_t *secret);
+ngx_int_t ngx_http_apikey_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *file, ngx_str_t *password);
+
+/* ngx_http_apikey_health.c */
+#define NGX_HTTP_APIKEY_HEALTH_STATUS_SIZE  2048
+char *ngx_http_apikey_max_stale(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_apikey_health_init_process(ngx_cycle_t *cycle,
+    ngx_http_apikey_main_conf_t *amcf);
+ngx_uint_t ngx_http_apikey_too_stale(ngx_http_apikey_main_conf_t *amcf,
+    ngx_http_apikey_shctx_t *sh);
+u_char *ngx_http_apikey_health_json(u_char *p, ngx_http_apikey_shctx_t *snap);
+u_char *ngx_http_apikey_health_prometheus(u_char *p, ngx_str_t *zone,
+    ngx_http_apikey_shctx_t *snap);
 
 
 #endif /* _NGX_HTTP_APIKEY_H_INCLUDED_ */

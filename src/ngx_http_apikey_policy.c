@@ -187,7 +187,7 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
     zone = amcf->shm_zone->data;
 
-    if (!zone->sh->loaded) {
+    if (!zone->sh->loaded || ngx_http_apikey_too_stale(amcf, zone->sh)) {
         return NGX_HTTP_APIKEY_UNAVAILABLE;
     }
 

@@ -1258,6 +1258,14 @@ ngx_http_apikey_redis_value(const redisReadTask *task, int type, size_t size,
 
     if (task->parent == NULL) {
         ngx_http_apikey_redis_reset(rc);
+
+        /* Redis answers (errors aside): written once a second at most */
+
+        if (rc->heard && type != REDIS_REPLY_ERROR
+            && *rc->heard != (ngx_atomic_uint_t) ngx_time())
+        {
+            *rc->heard = (ngx_atomic_uint_t) ngx_time();
+        }
     }
 
     r = ngx_http_apikey_redis_alloc(rc, size);

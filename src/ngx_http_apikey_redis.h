@@ -72,6 +72,9 @@ struct ngx_http_apikey_redis_s {
     ngx_http_apikey_redis_handler_pt  closed;     /* in */
     void                             *data;       /* in */
     char                             *name;       /* in, for logs */
+    ngx_atomic_t                     *heard;      /* in, optional: gets the
+                                                     time of each good
+                                                     reply */
 
     /*
      * in: bytes one reply may take, raw or built (0: unbounded); a reply
@@ -162,6 +165,15 @@ ngx_int_t ngx_http_apikey_sync_command(redisCallbackFn *fn, void *privdata,
     const char *format, ...);
 ngx_int_t ngx_http_apikey_sync_command_argv(redisCallbackFn *fn,
     void *privdata, int argc, const char **argv, const size_t *argvlen);
+
+
+/*
+ * ngx_http_apikey_health.c: a reply handler of a write (usage, cluster
+ * counts) that got an error reply says so here, "what" naming the write;
+ * the error is counted for the status and logged at a bounded rate.
+ */
+
+void ngx_http_apikey_redis_write_failed(redisReply *reply, const char *what);
 
 
 #endif /* _NGX_HTTP_APIKEY_REDIS_H_INCLUDED_ */

@@ -123,6 +123,7 @@ ngx_http_apikey_status_handler(ngx_http_request_t *r)
     r->headers_out.content_type_lowcase = NULL;
 
     b = ngx_create_temp_buf(r->pool, NGX_HTTP_APIKEY_STATUS_SIZE
+                                     + NGX_HTTP_APIKEY_HEALTH_STATUS_SIZE
                                      + zone->name.len * 32);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -185,6 +186,8 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     &ngx_http_apikey_datasets[snap->dataset],
                     snap->position_len, snap->position,
                     snap->redis_address, snap->near_limit);
+
+    p = ngx_http_apikey_health_json(p, snap);
 
     p = ngx_sprintf(p, "\"decisions\":{");
 
@@ -263,6 +266,8 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             z, snap->full_syncs, z, snap->events_applied,
             z, snap->reconnects, z, snap->skipped_records,
             z, snap->near_limit);
+
+    p = ngx_http_apikey_health_prometheus(p, z, snap);
 
     p = ngx_sprintf(p,
             "# HELP apikey_decisions_total Access decisions by outcome.\n"

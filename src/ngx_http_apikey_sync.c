@@ -186,6 +186,7 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     s->sub.data = s;
     s->sub.name = "subscriber";
     s->sub.max_reply = NGX_HTTP_APIKEY_SYNC_MAX_REPLY;
+    s->sub.heard = &s->zone->sh->health.heard;
 
     s->cmd = s->sub;
     s->cmd.name = "commands";

@@ -340,6 +340,8 @@ ngx_http_apikey_usage_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     zone = ngx_http_apikey_usage_conf->shm_zone->data;
 
+    ngx_http_apikey_redis_write_failed(reply, "usage write-back");
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     node = ngx_http_apikey_lookup_locked(zone, item->digest);

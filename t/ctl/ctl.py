@@ -125,6 +125,28 @@ def send(key, method, path):
     return "%d %s" % (r.status, body)
 
 
+def wait_for(path, pattern, timeout):
+    """Polls a path of the nginx under test until its body matches the
+    regular expression; returns "matched", or what it last got."""
+    import http.client
+    import re
+    deadline = time.time() + timeout
+    body = ""
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT,
+                                              timeout=5)
+            conn.request("GET", path)
+            body = conn.getresponse().read().decode(errors="replace")
+            conn.close()
+            if re.search(pattern, body):
+                return "matched"
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return "timed out: " + body[:400]
+
+
 def nginx2_start(conf):
     """A second nginx (another instance sharing the Redis), configured by
     a file the block wrote with --- user_files."""
@@ -439,6 +461,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "send":
             return send(KEYS[q["key"][0]], q.get("method", ["GET"])[0],
                         q["path"][0])
+        if action == "wait":
+            return wait_for(q["path"][0], q["match"][0],
+                            float(q.get("timeout", ["30"])[0]))
         if action == "nginx2-start":
             return nginx2_start(q["conf"][0])
         if action == "nginx2-stop":

@@ -243,6 +243,30 @@ sub redis_url {
     return "GET /ctl/redis?" . join('&', @a);
 }
 
+# A request to the control server that returns once a path of the nginx
+# under test answers a body matching a (Python) regular expression: it
+# answers "matched", or "timed out: <the last body>".
+sub wait_url {
+    my ($path, $match, $timeout) = @_;
+    my $e = sub {
+        my $s = shift;
+        $s =~ s/([^A-Za-z0-9\-_.~\/])/sprintf("%%%02X", ord $1)/ge;
+        $s;
+    };
+    return "GET /ctl/wait?path=" . $e->($path) . "&match=" . $e->($match)
+           . "&timeout=" . ($timeout || 30);
+}
+
+# The error log, read through nginx (with wait_url), for lines that come
+# after the first request, or that must come more than once.
+our $ERRLOG = <<'_EOC_';
+    location = /errlog {
+        apikey off;
+        default_type text/plain;
+        alias $TEST_NGINX_SERVROOT/logs/error.log;
+    }
+_EOC_
+
 # An action of the control server (t/ctl/ctl.py), e.g. ctl('redis-stop').
 sub ctl {
     my ($action) = @_;

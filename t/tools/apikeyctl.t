@@ -420,6 +420,32 @@ if grep -q "s3cret" <<<"$err"; then
 else
     pass "the password is not echoed"
 fi
+printf 's3cret-pass\n' > "$tmp/pw"
+run "$A" "${R[@]}" --user ctl --password-file "$tmp/pw" show t1
+like "$rc:$out" '^0:.*t1' "--password-file authenticates"
+printf 'Wrong-File-Pass-31\n' > "$tmp/pw-wrong"
+exits "a wrong --password-file exits 3" 3 "$A" "${R[@]}" --user ctl \
+    --password-file "$tmp/pw-wrong" list
+if grep -q "Wrong-File-Pass" <<<"$err"; then
+    fail "the password of a file is not echoed" "$err"
+else
+    pass "the password of a file is not echoed"
+fi
+: > "$tmp/pw-empty"
+exits "an empty --password-file exits 1" 1 "$A" "${R[@]}" --user ctl \
+    --password-file "$tmp/pw-empty" list
+printf 'ctl\nTwo-Line-Pass-52\n' > "$tmp/pw-two"
+exits "a --password-file of two lines exits 1" 1 "$A" "${R[@]}" \
+    --user ctl --password-file "$tmp/pw-two" list
+if grep -q "Two-Line-Pass" <<<"$err"; then
+    fail "a --password-file of two lines is not echoed" "$err"
+else
+    pass "a --password-file of two lines is not echoed"
+fi
+exits "a missing --password-file exits 1" 1 "$A" "${R[@]}" --user ctl \
+    --password-file "$tmp/nope" list
+exits "--password with --password-file exits 1" 1 "$A" "${R[@]}" \
+    --user ctl --password s3cret-pass --password-file "$tmp/pw" list
 rc_ ACL DELUSER ctl >/dev/null
 
 

@@ -46,6 +46,7 @@
 #define ACTL_ID_RANDOM_LEN   12
 #define ACTL_SECRET_MIN      32
 #define ACTL_SECRET_MAX      64
+#define ACTL_MAX_PASSWORD    4096
 #define ACTL_MAX_HOURS       8784
 #define ACTL_MAX_LOG         8       /* change log commands per write */
 #define ACTL_CHANGES_MAXLEN  "100000"   /* entries the stream keeps, ~ */
@@ -104,6 +105,7 @@ enum {
     ACTL_OPT_SENTINEL,
     ACTL_OPT_MASTER,
     ACTL_OPT_CLUSTER,
+    ACTL_OPT_PASSWORD_FILE,
     ACTL_NOPTS
 };
 
@@ -148,6 +150,8 @@ typedef struct {
     long             db;
     const char      *user;
     const char      *password;
+    const char      *password_file;
+    char             password_buf[ACTL_MAX_PASSWORD + 2];
     const char      *prefix;
     const char      *secret_file;
 
@@ -204,6 +208,9 @@ int actl_set_option(actl_conf_t *cf, const actl_option_t *opt,
     const char *value);
 int actl_check_args(actl_conf_t *cf);
 int actl_read_secret(actl_conf_t *cf);
+
+/* password.c */
+int actl_read_password(actl_conf_t *cf);
 
 /* fields.c */
 int actl_parse_long(const char *s, long long max, long long *out);

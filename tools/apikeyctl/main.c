@@ -52,6 +52,13 @@ main(int argc, char **argv)
         goto done;
     }
 
+    if (cf->password_file) {
+        rc = actl_read_password(cf);
+        if (rc != ACTL_OK) {
+            goto done;
+        }
+    }
+
     if (cf->password == NULL) {
         cf->password = getenv("APIKEYCTL_PASSWORD");
     }
@@ -122,6 +129,7 @@ done:
     }
 
     sodium_memzero(cf->secret, sizeof(cf->secret));
+    sodium_memzero(cf->password_buf, sizeof(cf->password_buf));
     free(cf);
 
     if (fflush(stdout) != 0 && rc == ACTL_OK) {
@@ -175,6 +183,7 @@ actl_usage(FILE *f)
 "  --db N                 Redis database (default 0)\n"
 "  --user U               Redis ACL user\n"
 "  --password P           Redis password (or env APIKEYCTL_PASSWORD)\n"
+"  --password-file FILE   Redis password read from FILE, as password_file=\n"
 "  --prefix S             Redis key prefix (default apikey:)\n"
 "  --hash-secret FILE     digest secret, as apikey_hash_secret\n"
 "  --tls                  TLS to Redis (OpenSSL); --tls-ca FILE (default:\n"

@@ -22,6 +22,7 @@ static const actl_option_t  actl_options[] = {
     { "db",         ACTL_OPT_DB,         1, 0, ACTL_ALL },
     { "user",       ACTL_OPT_USER,       1, 0, ACTL_ALL },
     { "password",   ACTL_OPT_PASSWORD,   1, 0, ACTL_ALL },
+    { "password-file", ACTL_OPT_PASSWORD_FILE, 1, 0, ACTL_ALL },
     { "prefix",     ACTL_OPT_PREFIX,     1, 0, ACTL_ALL },
     { "hash-secret", ACTL_OPT_SECRET,    1, 0, ACTL_ALL },
     { "json",       ACTL_OPT_JSON,       0, 0, ACTL_ALL },
@@ -237,6 +238,10 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 
     case ACTL_OPT_PASSWORD:
         cf->password = value;
+        break;
+
+    case ACTL_OPT_PASSWORD_FILE:
+        cf->password_file = value;
         break;
 
     case ACTL_OPT_PREFIX:
