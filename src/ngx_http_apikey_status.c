@@ -171,6 +171,8 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     snap->from_snapshot ? "true" : "false",
                     snap->near_limit);
 
+    p = ngx_http_apikey_quota_status(p, snap, &zone->name, 0);
+
     p = ngx_sprintf(p, "\"decisions\":{");
 
     for (i = 0; i < NGX_HTTP_APIKEY_NDECISIONS; i++) {
@@ -248,6 +250,8 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             z, snap->full_syncs, z, snap->events_applied,
             z, snap->reconnects, z, snap->skipped_records,
             z, snap->near_limit);
+
+    p = ngx_http_apikey_quota_status(p, snap, z, 1);
 
     p = ngx_sprintf(p,
             "# HELP apikey_decisions_total Access decisions by outcome.\n"
