@@ -27,8 +27,7 @@
 #define NGX_HTTP_APIKEY_LEASE_MIN      4
 #define NGX_HTTP_APIKEY_QUOTA_POLL     1       /* ms, a waiting request */
 #define NGX_HTTP_APIKEY_QUOTA_WAIT     1000    /* ms, then as if offline */
-#define NGX_HTTP_APIKEY_RECHECK_SHORT  10      /* ms, others hold leases */
-#define NGX_HTTP_APIKEY_RECHECK_LONG   1000    /* ms, the quota is spent */
+#define NGX_HTTP_APIKEY_RECHECK        1000    /* ms, the quota is spent */
 
 
 static ngx_int_t ngx_http_apikey_quota_offline_locked(
@@ -280,15 +279,16 @@ ngx_http_apikey_quota_granted_locked(ngx_http_apikey_zone_t *zone,
     q->offline_left = (free > 0)
                       ? (uint32_t) (free / (instances ? instances : 1)) : 0;
 
-    if (want && grant < want && free <= 0) {
+    if (want && grant < want && free <= 0 && others <= 0) {
         /*
-         * Spent, as far as Redis knows.  Leases of others may come back
-         * (spent or expired): ask again soon; otherwise rarely.
+         * Spent, and nobody holds a lease that could still be: refused
+         * without asking, until the hour ends or a recheck finds the
+         * limit raised.  While others hold leases, the quota may not be
+         * spent yet: the waiting requests ask again, one round trip each.
          */
         q->exhausted = 1;
         q->recheck = (uint32_t) ngx_current_msec
-                     + (others > 0 ? NGX_HTTP_APIKEY_RECHECK_SHORT
-                                   : NGX_HTTP_APIKEY_RECHECK_LONG);
+                     + NGX_HTTP_APIKEY_RECHECK;
 
     } else if (grant) {
         q->exhausted = 0;

@@ -729,10 +729,12 @@ ngx_http_apikey_usage_settle_locked(ngx_http_apikey_zone_t *zone,
         q->reported = item->count;
     }
 
-    /* what Redis holds beyond what this instance told it */
+    /* cluster scope: what Redis holds beyond what this instance told it */
 
-    node->remote = (v[0] > (long long) item->count)
-                   ? (uint32_t) (v[0] - item->count) : 0;
+    if (ngx_http_apikey_usage_conf->scope == NGX_HTTP_APIKEY_SCOPE_CLUSTER) {
+        node->remote = (v[0] > (long long) item->count)
+                       ? (uint32_t) (v[0] - item->count) : 0;
+    }
 
     if (item->limit) {
         ngx_http_apikey_quota_granted_locked(zone, node, (uint32_t) v[1],

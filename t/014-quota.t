@@ -244,7 +244,7 @@ __DATA__
  "GET /ctl/hammer?n=50&c=4&path=/api/x&key=$::K1000&tally=t8",
  ::tally("t8", "q-1000", 800, 1000)]
 --- response_body_like eval
-["reset", "running", "", "killed", qr/^(0=\d+ )?200=\d+( 429=\d+)?$/,
+["reset", "running", "", "killed", qr/^(0=\d+ )?200=\d+( 429=\d+)?( 502=\d+)?$/,
  qr/^200=50$/, "usage=tally"]
 --- no_error_log
 exited on signal 11
@@ -261,3 +261,23 @@ exited on signal 6
 --- must_die
 --- error_log
 invalid value "sometimes" in "apikey_rate_limit_offline" directive, it must be "share", "open" or "closed"
+
+
+
+=== TEST 10: local scope stays local: other instances' usage does not count
+--- timeout: 30
+--- init eval: $::INIT
+--- config eval: $::API
+--- request eval
+["GET /ctl/redis?a=SET&a=apikey:usage:q-10:$::HOUR&a=5",
+ "GET /api/x",
+ "GET /ctl/sleep?sleep=1.5",
+ "GET /api/x",
+ "GET /ctl/sleep?sleep=1.5",
+ ::usage("q-10")]
+--- more_headers eval
+["", ::k($::K10), "", ::k($::K10), "", ""]
+--- response_headers eval
+["", "X-RateLimit-Remaining: 9", "", "X-RateLimit-Remaining: 8", "", ""]
+--- response_body_like eval
+["OK", "", "", "", "", "^7\$"]
