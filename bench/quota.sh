@@ -2,6 +2,7 @@
 # Cluster quotas under load (docs/limits.md, docs/benchmarks.md):
 #
 #   bench/quota.sh [--duration S] [--limit N] [--out FILE]
+#                  [--runs "2:4 4:256 ..."] [--parts 123]
 #
 # 1. Overshoot and false refusals: 2 and 4 nginx instances (2 workers
 #    each) sharing one Redis, apikey_rate_limit_scope cluster, one key of
@@ -29,9 +30,13 @@ bench="$top/bench"
 DUR=2
 LIMIT=1000
 OUT=
+RUNS="2:4 2:16 2:64 2:256 4:4 4:16 4:64 4:256"
+PARTS=123
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) DUR=$2; shift ;;
+    --runs)     RUNS=$2; shift ;;       # "instances:connections ..."
+    --parts)    PARTS=$2; shift ;;      # e.g. 1: the first part only
     --limit)    LIMIT=$2; shift ;;
     --out)      OUT=$2; shift ;;
     *) echo "usage: bench/quota.sh [--duration S] [--limit N] [--out F]" >&2
@@ -90,6 +95,7 @@ error_log $1/logs/error.log notice;
 events { worker_connections 4096; }
 http {
     access_log off;
+    log_format decided '\$msec \$status';
     keepalive_requests 100000000;
     apikey_zone keys:8m;
     apikey_redis 127.0.0.1:$RP;
@@ -97,7 +103,10 @@ http {
     server {
         listen 127.0.0.1:$2;
         root $1/html;
-        location /api/ { apikey on; }
+        location /api/ {
+            apikey on;
+            access_log $1/logs/decided.log decided buffer=1m;
+        }
         location = /status { apikey_status; }
     }
 }
@@ -145,7 +154,11 @@ wrk_all() {
             for (i = 6; i <= NF; i++) t[n++] = $i
         }
         END {
-            for (i = 0; i < n; i++) if (t[i] + 0 < last + 0) f++
+            for (i = 0; i < n; i++) if (t[i] + 0 < last + 0) {
+                f++
+                if (last - t[i] > gap) gap = last - t[i]
+            }
+            printf "early 429s up to %.1f ms before the last 200\n", gap / 1000 > "/dev/stderr"
             print o + 0, l + 0, x + 0, f + 0
         }'
     rm -f "$work"/wrk.*
@@ -155,12 +168,13 @@ ports() { local i; for i in $(seq 0 $(($1 - 1))); do echo $((PB + i)); done; }
 
 # --- 1. overshoot and false refusals ----------------------------------------
 
-table="| instances | connections | admitted | overshoot | false refusals | refused | evals / 1,000 req | usage = admitted |
-|---|---|---|---|---|---|---|---|"
+table="| instances | connections | admitted | overshoot | false refusals | 429 before last 200 (client) | refused | evals / 1,000 req | usage = admitted |
+|---|---|---|---|---|---|---|---|---|"
 
 run=0
-for inst in 2 4; do
-    for conns in 4 16 64 256; do
+for spec in $RUNS; do
+    inst=${spec%%:*} conns=${spec##*:}
+    {
         run=$((run + 1))
         id="bench-$run-$$"
         key=$(q seed "$RP" "$id" "$LIMIT")
@@ -176,21 +190,33 @@ for inst in 2 4; do
         sleep 0.5
         usage=$(q usage "$RP" "$id")
         over=$(( ok > LIMIT ? ok - LIMIT : 0 ))
-        # refused while quota was left: before the last 200, or never used
-        false_ref=$(( early + (ok < LIMIT && refused > 0 ? LIMIT - ok : 0) ))
         per=$(awk -v e=$((e1 - e0)) -v r=$((ok + refused)) \
               'BEGIN { printf "%.1f", r ? e * 1000 / r : 0 }')
         same=$([ "$usage" = "$ok" ] && echo yes || echo "no ($usage)")
-        log "$inst instances, $conns conns: admitted $ok, refused $refused," \
+        log "$inst instances, $conns conns: admitted $ok, refused $refused" \
+            "(before the last 200: $early)," \
             "other $other, evals $((e1 - e0)), usage $usage"
-        table="$table
-| $inst | $conns | $ok | $over | $false_ref | $refused | $per | $same |"
+        grep -h "redis is\|could not\|refused a" "$work"/n*/logs/error.log >&2 || true
         for i in $(seq 0 $((inst - 1))); do stop_nginx "$work/n$i"; done
-    done
+        # by the servers' clock: 429s logged before the last 200
+        early_srv=$(cat "$work"/n*/logs/decided.log | awk '
+            $2 == 200 && $1 > last { last = $1 }
+            { t[n] = $1; s[n++] = $2 }
+            END { for (i = 0; i < n; i++) if (s[i] == 429 && t[i] < last) f++
+                  print f + 0 }')
+        rm -f "$work"/n*/logs/decided.log
+        false_ref=$(( early_srv + (ok < LIMIT && refused > 0 ? LIMIT - ok : 0) ))
+        log "  429s logged before the last 200: $early_srv"
+        table="$table
+| $inst | $conns | $ok | $over | $false_ref | $early | $refused | $per | $same |"
+    }
 done
+
+steady=- sok=0 ulocal=- ucluster=- extra=-
 
 # --- 2. steady state ------------------------------------------------------------
 
+if [[ $PARTS == *2* ]]; then
 id="bench-steady-$$"
 key=$(q seed "$RP" "$id" 1000000000)
 mapfile -t ps < <(ports 2)
@@ -206,9 +232,14 @@ steady=$(awk -v e=$((e1 - e0)) -v r="$sok" \
          'BEGIN { printf "%.2f", r ? e * 1000 / r : 0 }')
 log "steady state: $sok requests, $((e1 - e0)) evals"
 for i in 0 1; do stop_nginx "$work/n$i"; done
+fi
 
 # --- 3. CPU per request, local against cluster ----------------------------------
 
+declare -A cpu req
+cpu[local]=0; cpu[cluster]=0; req[local]=0; req[cluster]=0
+
+if [[ $PARTS == *3* ]]; then
 id="bench-cpu-$$"
 key=$(q seed "$RP" "$id" 1000000000)
 nginx_conf "$work/n4" "$((PB + 4))" 1 local
@@ -219,8 +250,6 @@ start_nginx "$work/n5" "$((PB + 5))"
 worker_of() { pgrep -P "$(cat "$1/logs/nginx.pid")" | head -1; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-declare -A cpu req
-cpu[local]=0; cpu[cluster]=0; req[local]=0; req[cluster]=0
 for round in 1 2 3; do
     for scope in local cluster; do
         d=$work/n4; port=$((PB + 4))
@@ -239,6 +268,7 @@ us() { awk -v t="$1" -v n="$2" -v hz="$hz" \
 ulocal=$(us "${cpu[local]}" "${req[local]}")
 ucluster=$(us "${cpu[cluster]}" "${req[cluster]}")
 extra=$(awk -v a="$ucluster" -v b="$ulocal" 'BEGIN { printf "%.1f", a - b }')
+fi
 
 report="Cluster quotas, limit $LIMIT/h, wrk for ${DUR}s at full speed on
 every instance at once ($(nproc) CPUs, shared; $(date -u +%F)).

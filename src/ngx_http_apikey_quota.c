@@ -86,7 +86,14 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
     if (ctx->waiting
         && ngx_current_msec - ctx->wait_start >= NGX_HTTP_APIKEY_QUOTA_WAIT)
     {
-        /* no answer in time: Redis is as good as away for this request */
+        /*
+         * No answer in time: Redis (or the syncing worker) is as good as
+         * away, until a report is answered again.
+         */
+        if (zone->sh->quota_offline == 0) {
+            zone->sh->quota_offline = ngx_time();
+        }
+
         return ngx_http_apikey_quota_offline_locked(r, zone, q);
     }
 
