@@ -132,6 +132,7 @@ typedef struct {
     uint32_t                    last_grant;
     uint32_t                    offline_left;   /* the share, Redis away */
     uint32_t                    recheck;    /* msec: exhausted until */
+    uint32_t                    answered;   /* msec: the last reply */
     uint32_t                    rate_sec;
     uint32_t                    rate_n;     /* admitted in rate_sec */
     uint32_t                    rate_last;  /* in the second before */

@@ -86,6 +86,15 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
     if (ctx->waiting
         && ngx_current_msec - ctx->wait_start >= NGX_HTTP_APIKEY_QUOTA_WAIT)
     {
+        if ((int32_t) (q->answered - (uint32_t) ctx->wait_start) > 0) {
+            /*
+             * Redis answers, but others hold what is left and do not
+             * spend it: a lease stranded on an instance that stopped, or
+             * stopped receiving this key, until it expires.
+             */
+            return NGX_BUSY;
+        }
+
         /*
          * No answer in time: Redis (or the syncing worker) is as good as
          * away, until a report is answered again.

@@ -729,6 +729,8 @@ ngx_http_apikey_usage_settle_locked(ngx_http_apikey_zone_t *zone,
         q->reported = item->count;
     }
 
+    q->answered = (uint32_t) ngx_current_msec;
+
     /* cluster scope: what Redis holds beyond what this instance told it */
 
     if (ngx_http_apikey_usage_conf->scope == NGX_HTTP_APIKEY_SCOPE_CLUSTER) {

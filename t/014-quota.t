@@ -281,3 +281,25 @@ invalid value "sometimes" in "apikey_rate_limit_offline" directive, it must be "
 ["", "X-RateLimit-Remaining: 9", "", "X-RateLimit-Remaining: 8", "", ""]
 --- response_body_like eval
 ["OK", "", "", "", "", "^7\$"]
+
+
+
+=== TEST 11: an instance stops holding a lease: it is free again after 10 s
+--- timeout: 90
+--- init eval: $::INIT
+--- http_config eval: $::HTTP
+--- config eval: $::API
+--- user_files eval: $::SECOND
+--- request eval
+["GET /ctl/nginx2-start?conf=second.conf",
+ "GET /ctl/hammer?n=1&c=1&ports=" . ($ENV{TEST_NGINX_SERVER_PORT2} || 1985) . "&path=/api/x&key=$::K50",
+ "GET /ctl/sleep?sleep=0.3",
+ "GET /ctl/nginx2-stop",
+ "GET /ctl/hammer?n=60&c=8&path=/api/x&key=$::K50",
+ "GET /ctl/sleep?sleep=10",
+ "GET /ctl/hammer?n=10&c=2&path=/api/x&key=$::K50",
+ "GET /ctl/sleep?sleep=0.3",
+ ::usage("q-50")]
+--- response_body_like eval
+["started", "^200=1\$", "", "stopped", "^200=46 429=14\$", "",
+ "^200=3 429=7\$", "", "^50\$"]
