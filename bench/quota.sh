@@ -162,7 +162,8 @@ wrk_all() {
                 f++
                 if (last - t[i] > gap) gap = last - t[i]
             }
-            printf "early 429s up to %.1f ms before the last 200\n", gap / 1000 > "/dev/stderr"
+            printf "early 429s up to %.1f ms before the last 200\n",
+                   gap / 1000 > "/dev/stderr"
             print o + 0, l + 0, x + 0, f + 0
         }'
     rm -f "$work"/wrk.*
@@ -170,7 +171,7 @@ wrk_all() {
 
 ports() { local i; for i in $(seq 0 $(($1 - 1))); do echo $((PB + i)); done; }
 
-# --- 1. overshoot and false refusals ----------------------------------------
+# --- 1. overshoot and false refusals -----------------------------------------
 
 table="| instances | connections | admitted | overshoot | false refusals | 429 before the last 200, client clock | refused | scripts run (per 1,000 admitted) | usage = admitted |
 |---|---|---|---|---|---|---|---|---|"
@@ -200,7 +201,8 @@ for spec in $RUNS; do
         log "$inst instances, $conns conns: admitted $ok, refused $refused" \
             "(before the last 200: $early)," \
             "other $other, evals $((e1 - e0)), usage $usage"
-        grep -h "redis is\|could not\|refused a" "$work"/n*/logs/error.log >&2 || true
+        grep -h "redis is\|could not\|refused a" "$work"/n*/logs/error.log \
+            >&2 || true
         for i in $(seq 0 $((inst - 1))); do stop_nginx "$work/n$i"; done
         # by the servers' clock: 429s logged before the last 200
         early_srv=$(cat "$work"/n*/logs/decided.log | awk '
@@ -209,7 +211,8 @@ for spec in $RUNS; do
             END { for (i = 0; i < n; i++) if (s[i] == 429 && t[i] < last) f++
                   print f + 0 }')
         rm -f "$work"/n*/logs/decided.log
-        false_ref=$(( early_srv + (ok < LIMIT && refused > 0 ? LIMIT - ok : 0) ))
+        unused=$(( ok < LIMIT && refused > 0 ? LIMIT - ok : 0 ))
+        false_ref=$(( early_srv + unused ))
         log "  429s logged before the last 200: $early_srv"
         table="$table
 | $inst | $conns | $ok | $over | $false_ref | $early | $refused | $per | $same |"
@@ -218,7 +221,7 @@ done
 
 steady=- sok=0 ulocal=- ucluster=- extra=-
 
-# --- 2. steady state ------------------------------------------------------------
+# --- 2. steady state ---------------------------------------------------------
 
 if [[ $PARTS == *2* ]]; then
 id="bench-steady-$$"
@@ -238,7 +241,7 @@ log "steady state: $sok requests, $((e1 - e0)) evals"
 for i in 0 1; do stop_nginx "$work/n$i"; done
 fi
 
-# --- 3. CPU per request, local against cluster ----------------------------------
+# --- 3. CPU per request, local against cluster -------------------------------
 
 declare -A cpu req
 cpu[local]=0; cpu[cluster]=0; req[local]=0; req[cluster]=0

@@ -32,7 +32,7 @@
 
 static ngx_int_t ngx_http_apikey_quota_offline_locked(
     ngx_http_request_t *r, ngx_http_apikey_zone_t *zone,
-    ngx_http_apikey_quota_t *q);
+    ngx_http_apikey_node_t *node);
 static void ngx_http_apikey_quota_ask_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_node_t *node);
 static void ngx_http_apikey_quota_spent(ngx_http_apikey_quota_t *q,
@@ -74,7 +74,7 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
     }
 
     if (zone->sh->quota_offline) {
-        return ngx_http_apikey_quota_offline_locked(r, zone, q);
+        return ngx_http_apikey_quota_offline_locked(r, zone, node);
     }
 
     if (q->exhausted
@@ -103,7 +103,7 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
             zone->sh->quota_offline = ngx_time();
         }
 
-        return ngx_http_apikey_quota_offline_locked(r, zone, q);
+        return ngx_http_apikey_quota_offline_locked(r, zone, node);
     }
 
     if (!ctx->waiting) {
@@ -127,9 +127,21 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_apikey_quota_offline_locked(ngx_http_request_t *r,
-    ngx_http_apikey_zone_t *zone, ngx_http_apikey_quota_t *q)
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node)
 {
+    ngx_http_apikey_quota_t      *q;
     ngx_http_apikey_main_conf_t  *amcf;
+
+    q = &node->quota;
+
+    /*
+     * Keep asking: the report that is answered again ends the away mode,
+     * even when nothing is admitted meanwhile.
+     */
+
+    if (!q->ask && !q->asked) {
+        ngx_http_apikey_quota_ask_locked(zone, node);
+    }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
 

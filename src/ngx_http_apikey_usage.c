@@ -130,6 +130,7 @@ static ngx_http_apikey_main_conf_t  *ngx_http_apikey_usage_conf;
 static ngx_msec_t                    ngx_http_apikey_usage_last;
 static ngx_uint_t                    ngx_http_apikey_usage_owner;
 static ngx_uint_t                    ngx_http_apikey_usage_loaded;
+static time_t                        ngx_http_apikey_usage_refused;
 static u_char                        ngx_http_apikey_usage_sha[40];
 
 /* a static batch: its key names are too large for the stack */
@@ -638,7 +639,12 @@ ngx_http_apikey_usage_reply(redisAsyncContext *ac, void *r, void *privdata)
         if (ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0) {
             ngx_http_apikey_usage_loaded = 0;
 
-        } else {
+        } else if (ngx_time() - ngx_http_apikey_usage_refused >= 60) {
+
+            /* at most once a minute: it repeats every 50 ms until fixed */
+
+            ngx_http_apikey_usage_refused = ngx_time();
+
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "apikey: redis refused a usage report: %s",
                           reply->str);
