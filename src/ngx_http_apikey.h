@@ -391,7 +391,7 @@ void ngx_http_apikey_usage_ask(void);
 /* ngx_http_apikey_quota.c */
 ngx_int_t ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
     ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
-    uint32_t limit, uint32_t window, ngx_http_apikey_ctx_t *ctx);
+    uint32_t limit, ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_quota_wait(ngx_http_request_t *r,
     ngx_http_apikey_ctx_t *ctx);
 void ngx_http_apikey_quota_new_window_locked(ngx_http_apikey_zone_t *zone,

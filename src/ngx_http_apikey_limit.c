@@ -98,7 +98,7 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
 
         if (cluster) {
             rc = ngx_http_apikey_quota_count_locked(r, zone, node, limit,
-                                                    window, ctx);
+                                                    ctx);
 
         } else {
             rc = (used >= limit) ? NGX_BUSY : NGX_OK;

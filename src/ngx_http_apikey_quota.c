@@ -48,7 +48,7 @@ static void ngx_http_apikey_quota_wait_handler(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
     ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
-    uint32_t limit, uint32_t window, ngx_http_apikey_ctx_t *ctx)
+    uint32_t limit, ngx_http_apikey_ctx_t *ctx)
 {
     time_t                    now;
     ngx_http_apikey_quota_t  *q;
