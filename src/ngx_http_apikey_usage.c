@@ -33,6 +33,7 @@
 #define NGX_HTTP_APIKEY_FLUSH_LOCAL    1000
 #define NGX_HTTP_APIKEY_ASK_POLL       2       /* ms, the owner, cluster */
 #define NGX_HTTP_APIKEY_LEASE_TTL_MS   "10000"
+#define NGX_HTTP_APIKEY_LEASE_IDLE     2000    /* ms, then it goes back */
 
 
 /*
@@ -307,7 +308,7 @@ static void
 ngx_http_apikey_usage_flush(ngx_event_t *ev)
 {
     u_char                        *digest;
-    ngx_uint_t                     i, n, bucket;
+    ngx_uint_t                     i, m, n, bucket;
     ngx_http_apikey_node_t        *node;
     ngx_http_apikey_zone_t        *zone;
     ngx_http_apikey_shctx_t       *sh;
@@ -337,7 +338,12 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    while (sh->dirty_n && n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
+    /* what the ring holds now: keys put back meanwhile wait for the next */
+
+    m = sh->dirty_n;
+
+    while (m && n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
+        m--;
         digest = sh->dirty + sh->dirty_start * NGX_HTTP_APIKEY_DIGEST_LEN;
         sh->dirty_start = (sh->dirty_start + 1) % sh->dirty_size;
         sh->dirty_n--;
@@ -354,7 +360,7 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     /* the ring overflowed: find the rest by walking the table once */
 
-    if (sh->dirty_n == 0 && sh->dirty_overflow) {
+    if (m == 0 && sh->dirty_overflow) {
         sh->dirty_overflow = 0;
 
         for (bucket = 0; bucket <= sh->mask; bucket++) {
@@ -486,7 +492,25 @@ ngx_http_apikey_collect_locked(ngx_http_apikey_zone_t *zone,
 
         if (node->count == q->reported && !q->ask) {
             node->flags &= ~NGX_HTTP_APIKEY_NODE_INFLIGHT;
-            return 0;
+
+            if (q->lease == 0 || q->limit == 0) {
+                return 0;
+            }
+
+            if ((uint32_t) ngx_current_msec - q->answered
+                < NGX_HTTP_APIKEY_LEASE_IDLE)
+            {
+                ngx_http_apikey_mark_dirty_locked(zone, node);
+                return 0;
+            }
+
+            /*
+             * No request here since the last answer, 2 s ago: the lease
+             * goes back to the pool, and the answer tells this instance
+             * what is free now, for its share should Redis go away.
+             */
+
+            q->lease = 0;
         }
 
         flush->window = node->window;
@@ -754,7 +778,9 @@ done:
 
     node->pending = (node->count - q->reported) + (q->prev_count ? 1 : 0);
 
-    if (node->pending || q->ask) {
+    /* a lease held stays in the ring: it goes back when not used */
+
+    if (node->pending || q->ask || (q->lease && q->limit)) {
         ngx_http_apikey_mark_dirty_locked(zone, node);
     }
 }

@@ -124,12 +124,12 @@ __DATA__
 ["GET /ctl/nginx2-start?conf=second.conf",
  "GET /ctl/tally-reset?name=t3",
  "GET /ctl/hammer?n=300&c=16&ports=$::PORTS&path=/api/x&key=$::K1000&tally=t3",
- "GET /ctl/sleep?sleep=0.5",
+ "GET /ctl/sleep?sleep=2.5",
  "GET /ctl/redis-stop",
  "GET /ctl/hammer?n=2400&c=32&ports=$::PORTS&path=/api/x&key=$::K1000&tally=t3",
  "GET /status",
  "GET /ctl/redis-start",
- ::tally("t3", "q-1000", 980, 1002),
+ ::tally("t3", "q-1000", 950, 1002),
  "GET /ctl/nginx2-stop"]
 --- response_body_like eval
 ["started", "reset", "^200=300\$", "", "stopped", qr/^200=\d+ 429=\d+$/,
