@@ -63,6 +63,14 @@ static ngx_conf_enum_t  ngx_http_apikey_scopes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_apikey_offline[] = {
+    { ngx_string("share"), NGX_HTTP_APIKEY_OFFLINE_SHARE },
+    { ngx_string("open"), NGX_HTTP_APIKEY_OFFLINE_OPEN },
+    { ngx_string("closed"), NGX_HTTP_APIKEY_OFFLINE_CLOSED },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_apikey_commands[] = {
 
     { ngx_string("apikey_zone"),
@@ -99,6 +107,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apikey_main_conf_t, scope),
       &ngx_http_apikey_scopes },
+
+    { ngx_string("apikey_rate_limit_offline"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_enum,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apikey_main_conf_t, offline),
+      &ngx_http_apikey_offline },
 
     { ngx_string("apikey_snapshot"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -279,6 +294,7 @@ ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
     amcf->sync_interval = NGX_CONF_UNSET_MSEC;
     amcf->scope = NGX_CONF_UNSET_UINT;
     amcf->max_stale = NGX_CONF_UNSET;
+    amcf->offline = NGX_CONF_UNSET_UINT;
 
     return amcf;
 }
@@ -292,6 +308,7 @@ ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(amcf->sync_interval, 60000);
     ngx_conf_init_uint_value(amcf->scope, NGX_HTTP_APIKEY_SCOPE_LOCAL);
     ngx_conf_init_value(amcf->max_stale, 0);
+    ngx_conf_init_uint_value(amcf->offline, NGX_HTTP_APIKEY_OFFLINE_SHARE);
 
     return NGX_CONF_OK;
 }
@@ -913,6 +930,15 @@ ngx_http_apikey_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             *np = e[i].value;
             return NGX_CONF_OK;
         }
+    }
+
+    if (e[2].name.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"%V\", \"%V\" or \"%V\"",
+                           &value[1], &cmd->name, &e[0].name, &e[1].name,
+                           &e[2].name);
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

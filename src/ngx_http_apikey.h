@@ -67,6 +67,13 @@
 #define NGX_HTTP_APIKEY_NODE_STAGED     0x01
 #define NGX_HTTP_APIKEY_NODE_INFLIGHT   0x02    /* counts sent, no reply */
 
+/* apikey_rate_limit_offline */
+#define NGX_HTTP_APIKEY_OFFLINE_SHARE   0
+#define NGX_HTTP_APIKEY_OFFLINE_OPEN    1
+#define NGX_HTTP_APIKEY_OFFLINE_CLOSED  2
+
+#define NGX_HTTP_APIKEY_INSTANCE_LEN    16      /* hex, see *_quota.c */
+
 
 typedef enum {
     NGX_HTTP_APIKEY_OK = 0,
@@ -122,6 +129,34 @@ typedef struct {
 } ngx_http_apikey_cidr_t;
 
 
+/*
+ * A key's share of a cluster-wide quota, and what Redis acknowledged of
+ * its counts: see ngx_http_apikey_quota.c.
+ */
+
+typedef struct {
+    uint32_t                    limit;      /* 0: no lease, see below */
+    uint32_t                    reported;   /* count Redis has seen */
+    uint32_t                    lease;      /* granted, not spent yet */
+    uint32_t                    lease_expires;      /* unix seconds */
+    uint32_t                    last_grant;
+    uint32_t                    offline_left;   /* the share, Redis away */
+    uint32_t                    recheck;    /* msec: exhausted until */
+    uint32_t                    answered;   /* msec: the last reply */
+    uint32_t                    rate_sec;
+    uint32_t                    rate_n;     /* admitted in rate_sec */
+    uint32_t                    rate_last;  /* in the second before */
+    uint32_t                    epoch;      /* of the report in flight */
+    uint32_t                    prev_window;
+    uint32_t                    prev_count; /* unreported, previous hour */
+    uint16_t                    waiters;
+    uint8_t                     ask;        /* wants a grant */
+    uint8_t                     asked;      /* the report in flight does */
+    uint8_t                     exhausted;
+    uint8_t                     prev_inflight;
+} ngx_http_apikey_quota_t;
+
+
 typedef struct ngx_http_apikey_node_s  ngx_http_apikey_node_t;
 
 struct ngx_http_apikey_node_s {
@@ -135,6 +170,8 @@ struct ngx_http_apikey_node_s {
     uint32_t                    remote;     /* counted elsewhere (cluster) */
     uint32_t                    pending;    /* not yet written to Redis */
     uint32_t                    last_used;
+
+    ngx_http_apikey_quota_t     quota;
 
     ngx_http_apikey_record_t    record;     /* must stay last */
 };
@@ -221,6 +258,19 @@ typedef struct {
     ngx_atomic_t                full_syncs;
     ngx_atomic_t                skipped_records;
     ngx_atomic_t                near_limit;     /* keys that reached 90% */
+
+    /* cluster quotas, see ngx_http_apikey_quota.c */
+    u_char                      instance[NGX_HTTP_APIKEY_INSTANCE_LEN];
+    ngx_atomic_t                quota_asks;     /* grants wanted now */
+    ngx_atomic_t                quota_epoch;    /* owner changes */
+    ngx_atomic_t                quota_offline;  /* since, unix time */
+    ngx_atomic_t                quota_instances;    /* last seen */
+    ngx_atomic_t                quota_reports;
+    ngx_atomic_t                quota_grants;
+    ngx_atomic_t                quota_waits;
+    ngx_atomic_t                quota_offline_admits;
+    ngx_uint_t                  quota_scope;    /* as configured */
+    ngx_uint_t                  quota_policy;   /* apikey_rate_limit_offline */
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;
     ngx_msec_t                  last_full_sync_ms;
@@ -281,6 +331,7 @@ typedef struct {
     ngx_uint_t                  enabled_anywhere;
     time_t                      max_stale;      /* seconds, 0: off */
     ngx_uint_t                  max_stale_fail;
+    ngx_uint_t                  offline;    /* apikey_rate_limit_offline */
 } ngx_http_apikey_main_conf_t;
 
 
@@ -318,6 +369,10 @@ typedef struct {
     unsigned                    syntax_ok:1;
     unsigned                    marked:1;
     unsigned                    duplicate_authorization:1;
+    unsigned                    wait:1;         /* for a quota grant */
+    unsigned                    waiting:1;      /* counted in waiters */
+
+    ngx_msec_t                  wait_start;
 } ngx_http_apikey_ctx_t;
 
 
@@ -393,6 +448,22 @@ ngx_int_t ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle,
     ngx_http_apikey_main_conf_t *amcf);
 void ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_node_t *node);
+void ngx_http_apikey_usage_ask(void);
+
+/* ngx_http_apikey_quota.c */
+ngx_int_t ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
+    uint32_t limit, ngx_http_apikey_ctx_t *ctx);
+ngx_int_t ngx_http_apikey_quota_wait(ngx_http_request_t *r,
+    ngx_http_apikey_ctx_t *ctx);
+void ngx_http_apikey_quota_new_window_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t *node, uint32_t limit, uint32_t window);
+uint32_t ngx_http_apikey_quota_want_locked(ngx_http_apikey_node_t *node);
+void ngx_http_apikey_quota_granted_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t *node, uint32_t grant, uint32_t want,
+    int64_t free, int64_t others, uint32_t instances, time_t sent);
+u_char *ngx_http_apikey_quota_status(u_char *p, ngx_http_apikey_shctx_t *snap,
+    ngx_str_t *zone, ngx_uint_t prometheus);
 
 /* ngx_http_apikey_error.c */
 ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,

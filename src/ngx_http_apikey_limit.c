@@ -7,7 +7,8 @@
  *
  * Every counted request also feeds node->pending, which the syncing worker
  * writes back to Redis (per-key usage, and the shared count of the
- * cluster scope): see ngx_http_apikey_usage.c.
+ * cluster scope): see ngx_http_apikey_usage.c.  The cluster scope's
+ * leases are ngx_http_apikey_quota.c's.
  */
 
 
@@ -36,7 +37,9 @@ ngx_http_apikey_limit_init(ngx_conf_t *cf)
 /*
  * Counts the request against the key, unless over its limit (NGX_BUSY).
  * A record's "limit" overrides the location's default, even "off"; a
- * redirected request that was counted once is not counted again.
+ * redirected request that was counted once is not counted again.  In
+ * cluster scope a limited key is admitted from this instance's lease
+ * (ngx_http_apikey_quota.c), and NGX_AGAIN means: wait for a grant.
  */
 
 ngx_int_t
@@ -44,9 +47,11 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
     ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
 {
-    time_t      now;
-    uint32_t    window, limit, used;
-    ngx_uint_t  limited;
+    time_t                        now;
+    uint32_t                      window, limit, used;
+    ngx_int_t                     rc;
+    ngx_uint_t                    limited, cluster;
+    ngx_http_apikey_main_conf_t  *amcf;
 
     switch (node->record.limit) {
 
@@ -65,14 +70,16 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
         limited = 1;
     }
 
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
+    cluster = (amcf->scope == NGX_HTTP_APIKEY_SCOPE_CLUSTER
+               && limited && limit > 0);
+
     now = ngx_http_apikey_now(r);
     window = (uint32_t) (now / 3600);
 
     if (node->window != window) {
-        node->window = window;
-        node->count = 0;
-        node->remote = 0;
-        node->pending = 0;
+        ngx_http_apikey_quota_new_window_locked(zone, node,
+                                                limited ? limit : 0, window);
     }
 
     used = node->count + node->remote;
@@ -81,10 +88,25 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
         ctx->rate_headers = 1;
         ctx->limit = limit;
         ctx->reset = (time_t) (window + 1) * 3600;
+    }
 
-        if (!ctx->counted && used >= limit) {
+    if (!cluster) {
+        node->quota.limit = 0;
+    }
+
+    if (limited && !ctx->counted) {
+
+        if (cluster) {
+            rc = ngx_http_apikey_quota_count_locked(r, zone, node, limit,
+                                                    ctx);
+
+        } else {
+            rc = (used >= limit) ? NGX_BUSY : NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
             ctx->remaining = 0;
-            return NGX_BUSY;
+            return rc;
         }
     }
 
@@ -98,7 +120,7 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
             ctx->near_limit = 1;
         }
 
-        if (node->pending++ == 0) {
+        if (node->pending++ == 0 && !node->quota.ask) {
             ngx_http_apikey_mark_dirty_locked(zone, node);
         }
 
@@ -107,12 +129,6 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
     }
 
     ctx->remaining = (limited && used < limit) ? limit - used : 0;
-
-    /* near the limit, other instances must learn of these counts soon */
-
-    if (limited && ctx->remaining <= limit / 2) {
-        zone->sh->flush_soon = 1;
-    }
 
     return NGX_OK;
 }

@@ -56,6 +56,11 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->wait) {
+        /* a cluster quota's grant is on its way: decide again then */
+        return ngx_http_apikey_quota_wait(r, ctx);
+    }
+
     if (!ctx->decided) {
         ctx->decided = 1;
 
@@ -238,7 +243,10 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
     } else {
         rc = ngx_http_apikey_count_locked(r, zone, node, alcf, ctx);
 
-        if (rc == NGX_BUSY) {
+        if (rc == NGX_AGAIN) {
+            decision = NGX_HTTP_APIKEY_OK;      /* undecided: ctx->wait */
+
+        } else if (rc == NGX_BUSY) {
             decision = NGX_HTTP_APIKEY_LIMITED;
 
         } else if (!ngx_http_apikey_permitted(rec, r->method, &resource)) {

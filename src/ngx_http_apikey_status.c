@@ -189,6 +189,8 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
 
     p = ngx_http_apikey_health_json(p, snap);
 
+    p = ngx_http_apikey_quota_status(p, snap, &zone->name, 0);
+
     p = ngx_sprintf(p, "\"decisions\":{");
 
     for (i = 0; i < NGX_HTTP_APIKEY_NDECISIONS; i++) {
@@ -268,6 +270,7 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             z, snap->near_limit);
 
     p = ngx_http_apikey_health_prometheus(p, z, snap);
+    p = ngx_http_apikey_quota_status(p, snap, z, 1);
 
     p = ngx_sprintf(p,
             "# HELP apikey_decisions_total Access decisions by outcome.\n"

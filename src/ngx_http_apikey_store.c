@@ -574,5 +574,6 @@ ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
     to->remote = from->remote;
     to->pending = from->pending;
     to->last_used = from->last_used;
+    to->quota = from->quota;
     to->flags |= from->flags & NGX_HTTP_APIKEY_NODE_INFLIGHT;
 }

@@ -75,7 +75,7 @@ __DATA__
  "GET /ctl/redis?a=GET&a=apikey:usage:k-1000:$::HOUR",
  "GET /ctl/nginx2-stop"]
 --- response_body_like eval
-["started", qr/^200=(10\d\d|1100) 429=\d+$/, "", qr/^(10\d\d|1100)$/,
+["started", qr/^200=(99[1-9]|100\d|101[0-2]) 429=\d+$/, "", qr/^(99[1-9]|100\d|101[0-2])$/,
  "stopped"]
 --- error_code eval
 [200, 200, 200, 200, 200]

@@ -237,12 +237,68 @@ def hammer(n, c, path, key, ports):
             r = conn.getresponse()
             r.read()
             return r.status
+        except (OSError, http.client.HTTPException):
+            return 0        # e.g. the worker was killed meanwhile
         finally:
             conn.close()
 
     with concurrent.futures.ThreadPoolExecutor(c) as pool:
         counts = collections.Counter(pool.map(one, range(n)))
     return " ".join("%d=%d" % kv for kv in sorted(counts.items()))
+
+
+# admitted requests (200s) per tally name, summed over hammer runs, and
+# the requests whose answer was lost (status 0, or a 502 from an upstream
+# that was killed after the request was admitted)
+TALLY = {}
+BACKGROUND = {}
+
+
+def tally_add(name, result):
+    if not name:
+        return
+    t = TALLY.setdefault(name, [0, 0])
+    for kv in result.split():
+        status, _, n = kv.partition("=")
+        if status == "200":
+            t[0] += int(n)
+        elif status != "429":
+            t[1] += int(n)
+
+
+def tally_check(name, key, lo=0, hi=1 << 62, timeout=10.0):
+    """Waits until the Redis usage counter `key` holds the tally's admitted
+    requests (up to the lost answers more: those were counted before the
+    worker died); returns "usage=tally" when it does and the tally is
+    within [lo, hi], or what it saw instead."""
+    ok, lost = TALLY.get(name, [0, 0])
+    if not lo <= ok <= hi:
+        return "tally=%d lost=%d outside [%d, %d]" % (ok, lost, lo, hi)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            usage = int(redis("GET", key) or 0)
+        except (OSError, ConnectionError, ValueError):
+            usage = -1
+        if ok <= usage <= ok + lost:
+            return "usage=tally"
+        if time.time() > deadline:
+            return "usage=%d tally=%d lost=%d" % (usage, ok, lost)
+        time.sleep(0.05)
+
+
+def kill_owner():
+    """SIGKILLs the syncing worker of the nginx under test, 0.1 s after
+    answering."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", NGINX_PORT, timeout=5)
+    conn.request("GET", "/status")
+    body = conn.getresponse().read().decode()
+    conn.close()
+    pid = json.loads(body)["sync"]["owner_pid"]
+    # a moment later: this very request may pass through that worker
+    threading.Timer(0.1, os.kill, (pid, signal.SIGKILL)).start()
+    return "killed"
 
 
 class Load:
@@ -418,11 +474,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "nginx-signal":
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
-        if action == "hammer":
+        if action in ("hammer", "hammer-bg"):
             ports = [int(p) for p in q.get("ports", [str(NGINX_PORT)])[0]
                      .split(",")]
-            return hammer(int(q["n"][0]), int(q["c"][0]), q["path"][0],
-                          q["key"][0], ports)
+            name = q.get("tally", [None])[0]
+
+            def run():
+                out = hammer(int(q["n"][0]), int(q["c"][0]), q["path"][0],
+                             q["key"][0], ports)
+                tally_add(name, out)
+                return out
+
+            if action == "hammer":
+                return run()
+            import concurrent.futures
+            BACKGROUND[q["id"][0]] = \
+                concurrent.futures.ThreadPoolExecutor(1).submit(run)
+            return "running"
+        if action == "hammer-wait":
+            return BACKGROUND.pop(q["id"][0]).result()
+        if action == "tally":
+            return tally_check(q["name"][0], q["key"][0],
+                               int(q.get("min", ["0"])[0]),
+                               int(q.get("max", [str(1 << 62)])[0]))
+        if action == "tally-reset":
+            TALLY.pop(q["name"][0], None)
+            return "reset"
+        if action == "kill-owner":
+            return kill_owner()
         if action == "redis-kill":
             # a crash, after a SAVE so the data comes back with it
             redis("SAVE")
