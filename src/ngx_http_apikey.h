@@ -219,6 +219,7 @@ typedef struct {
     ngx_uint_t                  scope;
     ngx_str_t                   snapshot;
     ngx_uint_t                  enabled_anywhere;
+    ngx_uint_t                  satisfy_any;    /* with the module on */
 } ngx_http_apikey_main_conf_t;
 
 
@@ -256,6 +257,21 @@ typedef struct {
     unsigned                    syntax_ok:1;
     unsigned                    marked:1;
     unsigned                    duplicate_authorization:1;
+
+    /*
+     * What the request's headers said, read once per client request: an
+     * internal redirect or a subrequest decides from this, as the first
+     * pass may have removed the key headers.
+     */
+    unsigned                    scanned:1;
+    unsigned                    override_write:1;   /* method override */
+    unsigned                    identity:1;     /* id, owner, name set */
+    unsigned                    deferred:1;     /* refusal under satisfy */
+    unsigned                    nbearer:2;      /* 0, 1, 2 = more */
+    unsigned                    nsecret:2;
+    unsigned                    removed:2;      /* header kinds removed */
+    ngx_str_t                   bearer;
+    ngx_str_t                   secret;
 } ngx_http_apikey_ctx_t;
 
 
@@ -266,6 +282,8 @@ extern ngx_module_t  ngx_http_apikey_module;
 ngx_http_apikey_decision_e ngx_http_apikey_read_key(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
     ngx_str_t *key);
+void ngx_http_apikey_scan_headers(ngx_http_request_t *r,
+    ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     ngx_str_t *key);
 ngx_int_t ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
@@ -314,6 +332,8 @@ ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,
 
 /* ngx_http_apikey_policy.c */
 ngx_int_t ngx_http_apikey_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_apikey_deferred_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_apikey_subrequest_handler(ngx_http_request_t *r);
 ngx_http_apikey_ctx_t *ngx_http_apikey_find_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
     struct sockaddr *sa);
