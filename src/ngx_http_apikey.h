@@ -188,6 +188,9 @@ typedef struct {
     ngx_uint_t                  sync_state;
     time_t                      last_full_sync;
     ngx_msec_t                  last_full_sync_ms;
+
+    /* updates of live keys that found the zone full, see *_store.c */
+    ngx_atomic_t                zone_full_updates;
 } ngx_http_apikey_shctx_t;
 
 

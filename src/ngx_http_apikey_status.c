@@ -162,12 +162,13 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     "\"last_full_sync\":%T,\"last_full_sync_ms\":%M,"
                     "\"full_syncs\":%uA,\"events_applied\":%uA,"
                     "\"reconnects\":%uA,\"skipped_records\":%uA,"
+                    "\"zone_full_updates\":%uA,"
                     "\"from_snapshot\":%s},\"keys_near_limit\":%uA,",
                     &ngx_http_apikey_sync_states[snap->sync_state],
                     snap->owner, snap->last_full_sync,
                     snap->last_full_sync_ms, snap->full_syncs,
                     snap->events_applied, snap->reconnects,
-                    snap->skipped_records,
+                    snap->skipped_records, snap->zone_full_updates,
                     snap->from_snapshot ? "true" : "false",
                     snap->near_limit);
 
@@ -239,6 +240,10 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             "Records refused for breaking the schema.\n"
             "# TYPE apikey_records_skipped_total counter\n"
             "apikey_records_skipped_total{zone=\"%V\"} %uA\n"
+            "# HELP apikey_zone_full_updates_total "
+            "Key updates not applied because the zone was full.\n"
+            "# TYPE apikey_zone_full_updates_total counter\n"
+            "apikey_zone_full_updates_total{zone=\"%V\"} %uA\n"
             "# HELP apikey_keys_near_limit_total "
             "Keys that reached 90%% of their hourly limit in a window.\n"
             "# TYPE apikey_keys_near_limit_total counter\n"
@@ -247,7 +252,7 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             z, snap->last_full_sync_ms / 1000, snap->last_full_sync_ms % 1000,
             z, snap->full_syncs, z, snap->events_applied,
             z, snap->reconnects, z, snap->skipped_records,
-            z, snap->near_limit);
+            z, snap->zone_full_updates, z, snap->near_limit);
 
     p = ngx_sprintf(p,
             "# HELP apikey_decisions_total Access decisions by outcome.\n"

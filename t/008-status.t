@@ -40,7 +40,7 @@ __DATA__
 [@::TRAFFIC_CODES, 200]
 --- response_body_like eval
 [("") x 8,
- qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"from_snapshot":false\},"keys_near_limit":0,"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\}\}\n$/]
+ qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"zone_full_updates":0,"from_snapshot":false\},"keys_near_limit":0,"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\}\}\n$/]
 
 
 

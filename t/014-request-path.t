@@ -5,6 +5,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use ApikeyTest;
+use IO::Socket::INET;
 
 apikey_setup();
 no_shuffle();
@@ -16,6 +17,57 @@ our $Q = ApikeyTest::make_key("ReDiReCtQuOtA0000000000000000031");
 our @QREC = ($Q, id => 'k-redirect-quota', access => 'full', limit => '3');
 
 sub h { my ($k) = @_; return "X-Secret-Key: $ApikeyTest::KEY{$k}" }
+
+# records of keys nobody holds, written and announced one by one, as
+# apikeyctl would: ARGV[1] to ARGV[2]
+our $FILL = q{
+    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local d = string.format('%064x', i)
+        redis.call('HSET', 'apikey:key:' .. d, 'id', 'fill-' .. i,
+                   'access', 'full', 'name', 'filler')
+        redis.call('PUBLISH', 'apikey:events', d)
+    end
+    return 1
+};
+
+# the status counter of events applied
+sub events_applied {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 2) or return -1;
+    $s->print("GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    local $/;
+    my $resp = <$s> // '';
+    return $resp =~ /"events_applied":(\d+)/ ? $1 : -1;
+}
+
+# waits until the events applied reach n (or 20 s)
+sub wait_events {
+    my ($n) = @_;
+    my $deadline = time + 20;
+    select(undef, undef, undef, 0.05) until events_applied() >= $n
+                                            || time > $deadline;
+}
+
+# fills the zone, then renames the full key and gives it grants (unused by
+# a full key) that make its record need a page of its own
+sub fill_and_rename {
+    ApikeyTest::seed();
+    my $start = events_applied();
+    ApikeyTest::redis('EVAL', $FILL, 0, 1, 4000);
+    wait_events($start + 4000);
+    my $d = ApikeyTest::digest($ApikeyTest::KEY{full});
+    ApikeyTest::redis('HSET', "apikey:key:$d", 'name', 'renamed',
+                      'grants', join(' ', map { "resource$_:r" } 1 .. 250));
+    ApikeyTest::redis('PUBLISH', 'apikey:events', $d);
+    wait_events($start + 4001);
+
+    # logged while the init ran, before the block's requests: read here
+    open my $log, '<', $Test::Nginx::Util::ErrLogFile or die "error.log: $!";
+    my @hit = grep { /apikey zone "fullz" is full: key "k-full" keeps its old record until the new one fits/ } <$log>;
+    Test::More::ok(scalar @hit, "the error log names the zone and the key");
+    return 1;
+}
 
 run_tests();
 
@@ -431,3 +483,65 @@ qq{
 client sent duplicate host header: "Host: [hidden]"
 --- no_error_log eval
 $ApikeyTest::KEY{read}
+
+
+
+=== TEST 16: the safe pattern for path parameters: what is checked is what is sent
+--- config eval
+qq{
+    location ~ ";" {
+        return 400;
+    }
+    location /orders/ {
+        apikey on;
+        apikey_resource orders;
+        proxy_pass $::BACKEND/raw/orders/;
+    }
+    location /admin/ {
+        apikey on;
+        apikey_resource admin;
+        proxy_pass $::BACKEND/raw/admin/;
+    }
+    location /raw/ {
+        apikey off;
+        return 200 "raw \$request_uri\n";
+    }
+}
+--- request eval
+["GET /orders/..;/admin", "GET /orders/..%3B/admin", "GET /orders/%2e%2e/admin/x",
+ "GET /orders/x%2F..%2F..%2Fadmin/x", "GET /orders/1", "GET /orders/a/./b//c"]
+--- more_headers eval
+[(::h('limited')) x 6]
+--- error_code eval
+[400, 400, 403, 403, 200, 200]
+--- response_body_like eval
+[qr/400/, qr/400/, qr/lacks permission/, qr/lacks permission/,
+ qr{^raw /raw/orders/1$}, qr{^raw /raw/orders/a/b/c$}]
+
+
+
+=== TEST 17: a full zone keeps a renamed key's old record, and says so
+--- http_config
+    apikey_zone fullz:256k;
+    apikey_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- init
+::fill_and_rename();
+--- config eval
+qq{
+    location /api/ {
+        apikey on;
+        add_header X-Apikey-Name \$apikey_name always;
+        proxy_pass $::BACKEND/backend/;
+    }
+}
+--- request eval
+["GET /api/x", "GET /status"]
+--- more_headers eval
+[::h('full'), ""]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Apikey-Name: Full key", ""]
+--- response_body_like eval
+[qr/^backend GET/, qr/"zone_full_updates":[1-9]/]
+--- timeout: 30
