@@ -338,6 +338,7 @@ ngx_int_t ngx_http_apikey_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_apikey_deferred_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_apikey_subrequest_handler(ngx_http_request_t *r);
 ngx_http_apikey_ctx_t *ngx_http_apikey_find_ctx(ngx_http_request_t *r);
+ngx_http_apikey_ctx_t *ngx_http_apikey_get_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
     struct sockaddr *sa);
 ngx_uint_t ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec,

@@ -136,16 +136,13 @@ ngx_http_apikey_process_authorization(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
+    /* a context that an internal redirect finds again */
+
+    ctx = ngx_http_apikey_get_ctx(r);
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_apikey_ctx_t));
-        if (ctx == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_apikey_module);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     ctx->duplicate_authorization = 1;

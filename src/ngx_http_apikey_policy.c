@@ -14,7 +14,6 @@ static ngx_int_t ngx_http_apikey_run(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 static ngx_int_t ngx_http_apikey_strip(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
-static ngx_http_apikey_ctx_t *ngx_http_apikey_get_ctx(ngx_http_request_t *r);
 static void ngx_http_apikey_ctx_marker(void *data);
 static ngx_http_apikey_decision_e ngx_http_apikey_decide(
     ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
@@ -33,11 +32,12 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
     ngx_http_apikey_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
-    ctx = ngx_http_apikey_get_ctx(r);
 
     if (!alcf->enable) {
 
         /* what nginx itself answers where we did not take the header over */
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
 
         if (ctx && ctx->duplicate_authorization) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -48,6 +48,8 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
 
         return NGX_DECLINED;
     }
+
+    ctx = ngx_http_apikey_get_ctx(r);
 
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -162,6 +164,7 @@ ngx_http_apikey_subrequest_handler(ngx_http_request_t *r)
     }
 
     mctx->counted |= ctx->counted;
+    mctx->removed |= ctx->removed;
 
     if (ctx->decision == NGX_HTTP_APIKEY_OK) {
         return NGX_DECLINED;
@@ -263,7 +266,7 @@ ngx_http_apikey_strip(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
  * is neither counted twice nor loses what its headers said.
  */
 
-static ngx_http_apikey_ctx_t *
+ngx_http_apikey_ctx_t *
 ngx_http_apikey_get_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t     *cln;

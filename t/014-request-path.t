@@ -545,3 +545,26 @@ qq{
 --- response_body_like eval
 [qr/^backend GET/, qr/"zone_full_updates":[1-9]/]
 --- timeout: 30
+
+
+
+=== TEST 18: two Authorization headers (Bearer, Basic) stay invalid across an error_page redirect
+--- config eval
+qq{
+    location /ret/ {
+        error_page 404 = \@api;
+        return 404;
+    }
+    location \@api {
+        apikey on;
+        rewrite ^ /backend/app break;
+        proxy_pass $::BACKEND;
+    }
+}
+--- request
+GET /ret/x
+--- more_headers eval
+"Authorization: Bearer $ApikeyTest::KEY{full}\nAuthorization: Basic dTpzZWNyZXQ="
+--- error_code: 401
+--- response_body chomp
+{"detail":"Invalid API key"}
