@@ -4,6 +4,10 @@
  * syntax, mirror loaded, known/active/unexpired, client address, hourly
  * limit, permission.  The record is read under the zone's lock and only
  * what the variables need is copied out.
+ *
+ * Where it runs: the access phase for client requests (cooperating with
+ * "satisfy any"), the start of the precontent phase for subrequests, once
+ * per client request across internal redirects (docs/decision.md).
  */
 
 
