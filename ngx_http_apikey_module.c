@@ -243,7 +243,8 @@ ngx_http_apikey_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_apikey_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt          *h;
+    ngx_array_t                  *a;
+    ngx_http_handler_pt          *h, *hs;
     ngx_http_core_main_conf_t    *cmcf;
     ngx_http_apikey_main_conf_t  *amcf;
 
@@ -261,6 +262,34 @@ ngx_http_apikey_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_apikey_access_handler;
+
+    /* subrequests skip the access phase */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_apikey_subrequest_handler;
+
+    /*
+     * Under "satisfy any" the refusal waits for the other access modules:
+     * a handler that runs after all of them (the phase runs its array from
+     * the end) sends it.  Only configurations that need it pay for it.
+     */
+
+    if (amcf->satisfy_any) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        a = &cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers;
+        hs = a->elts;
+
+        ngx_memmove(&hs[1], &hs[0], (a->nelts - 1) * sizeof(*hs));
+        hs[0] = ngx_http_apikey_deferred_handler;
+    }
 
     if (ngx_http_apikey_patch_headers_in(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -401,6 +430,14 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->enable) {
         amcf->enabled_anywhere = 1;
+
+        /* core's merge ran before ours: satisfy is final here */
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+            amcf->satisfy_any = 1;
+        }
     }
 
     return NGX_CONF_OK;

@@ -14,6 +14,13 @@
  * part of the line written, after the scheme, does not contain it (the
  * name may, by chance: "Authoriza" is in "Authorization"; so may the
  * scheme and "[hidden]").  The line never grows.
+ *
+ * The same header is also logged as nginx logs a header it refuses
+ * ('client sent invalid header line: "Name: value"', as for a near-miss
+ * name like "X_Secret_Key") and as a variable's value at debug level
+ * ('http script var: "value"').  Invariant: a value that looks like a key
+ * (the syntax of a key, 16 characters or more, spaces and tabs around it
+ * aside) is not in what follows the name in those lines.
  */
 
 
@@ -90,11 +97,74 @@ fuzz_find(u_char *hay, size_t n, u_char *needle, size_t m)
 }
 
 
+/*
+ * Logs the header as an invalid header line, or its value as a script
+ * variable's, through the guarded log; checks that a key-looking value is
+ * not in the line after the name.
+ */
+
+static void
+fuzz_log_value(ngx_table_elt_t *h, ngx_str_t *value, ngx_uint_t script)
+{
+    u_char      *p, *last;
+    ngx_uint_t   nlines;
+
+    nlines = fuzz_nlines;
+    fuzz_line_len = 0;
+
+    if (script) {
+        ngx_log_error(NGX_LOG_DEBUG, &fuzz_guarded, 0,
+                      "http script var: \"%V\"", &h->value);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, &fuzz_guarded, 0,
+                      "client sent invalid header line: \"%V: %V\"",
+                      &h->key, &h->value);
+    }
+
+    fuzz_check(fuzz_nlines == nlines + 1, "the guarded log wrote no line");
+    fuzz_check(fuzz_line_len <= NGX_MAX_ERROR_STR, "the line grew");
+
+    if (value->len < 16
+        || ngx_http_apikey_check_syntax(NULL, value) != NGX_OK)
+    {
+        return;
+    }
+
+    last = fuzz_line + fuzz_line_len;
+
+    p = fuzz_find(fuzz_line, fuzz_line_len,
+                  (u_char *) (script ? "var: \"" : "line: \""), 6);
+    fuzz_check(p != NULL, "the line lost its text");
+
+    p += 6;
+
+    if (!script) {
+
+        /* a value inside the name is the name's business */
+
+        if (fuzz_find(h->key.data, h->key.len, value->data, value->len)) {
+            return;
+        }
+
+        if ((size_t) (last - p) >= h->key.len
+            && ngx_memcmp(p, h->key.data, h->key.len) == 0)
+        {
+            p += h->key.len;
+        }
+    }
+
+    fuzz_check(fuzz_find(p, last - p, value->data, value->len) == NULL,
+               "a key-looking value is in an invalid-header or "
+               "script-var line");
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char                      *copy, *colon, *v, *last, *p;
-    ngx_str_t                    key;
+    ngx_str_t                    key, trimmed;
     ngx_pool_t                  *pool;
     ngx_uint_t                   nlines;
     ngx_table_elt_t             *h;
@@ -159,6 +229,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_str_null(&key);
     d = ngx_http_apikey_read_key(r, &alcf, &ctx, &key);
+
+    /* the value without the spaces and tabs around it */
+
+    trimmed = h->value;
+
+    while (trimmed.len
+           && (trimmed.data[0] == ' ' || trimmed.data[0] == '\t'))
+    {
+        trimmed.data++;
+        trimmed.len--;
+    }
+
+    while (trimmed.len
+           && (trimmed.data[trimmed.len - 1] == ' '
+               || trimmed.data[trimmed.len - 1] == '\t'))
+    {
+        trimmed.len--;
+    }
+
+    fuzz_log_value(h, &trimmed, 0);
+    fuzz_log_value(h, &trimmed, 1);
 
     /* what ngx_http_process_request_headers() logs for every header */
 

@@ -178,6 +178,10 @@ write("logscrub", [
     ("empty", b"X-Secret-Key: "),
     ("crlf", b"X-Secret-Key: abc\r\n" + K),
     ("no-prefix", b"X-Secret-Key: 4fQm8ZbX1cLk9Tq2Wn7Rv3Hs6Jd0Pa5Y=="),
+    ("near-miss", b"X_Secret_Key: " + K),
+    ("near-miss-quoted", b"X_Secret_Key: \"x\" " + K),
+    ("tab", b"X-Secret-Key:\t" + K + b"\t"),
+    ("short", b"X_Secret_Key: abcdefghijklmno"),
 ])
 
 # resp: byte 0 the piece size (n % 64 + 1), then what a Redis server sends

@@ -292,6 +292,8 @@ typedef struct {
     /* the Redis the sync last connected to, see *_transport.c */
     u_char                      redis_address[NGX_HTTP_APIKEY_ADDRESS_LEN];
     ngx_http_apikey_health_sh_t health;
+    /* updates of live keys that found the zone full, see *_store.c */
+    ngx_atomic_t                zone_full_updates;
 } ngx_http_apikey_shctx_t;
 
 
@@ -332,6 +334,7 @@ typedef struct {
     time_t                      max_stale;      /* seconds, 0: off */
     ngx_uint_t                  max_stale_fail;
     ngx_uint_t                  offline;    /* apikey_rate_limit_offline */
+    ngx_uint_t                  satisfy_any;    /* with the module on */
 } ngx_http_apikey_main_conf_t;
 
 
@@ -373,6 +376,21 @@ typedef struct {
     unsigned                    waiting:1;      /* counted in waiters */
 
     ngx_msec_t                  wait_start;
+
+    /*
+     * What the request's headers said, read once per client request: an
+     * internal redirect or a subrequest decides from this, as the first
+     * pass may have removed the key headers.
+     */
+    unsigned                    scanned:1;
+    unsigned                    override_write:1;   /* method override */
+    unsigned                    identity:1;     /* id, owner, name set */
+    unsigned                    deferred:1;     /* refusal under satisfy */
+    unsigned                    nbearer:2;      /* 0, 1, 2 = more */
+    unsigned                    nsecret:2;
+    unsigned                    removed:2;      /* header kinds removed */
+    ngx_str_t                   bearer;
+    ngx_str_t                   secret;
 } ngx_http_apikey_ctx_t;
 
 
@@ -383,6 +401,8 @@ extern ngx_module_t  ngx_http_apikey_module;
 ngx_http_apikey_decision_e ngx_http_apikey_read_key(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
     ngx_str_t *key);
+void ngx_http_apikey_scan_headers(ngx_http_request_t *r,
+    ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     ngx_str_t *key);
 ngx_int_t ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
@@ -431,7 +451,10 @@ ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,
 
 /* ngx_http_apikey_policy.c */
 ngx_int_t ngx_http_apikey_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_apikey_deferred_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_apikey_subrequest_handler(ngx_http_request_t *r);
 ngx_http_apikey_ctx_t *ngx_http_apikey_find_ctx(ngx_http_request_t *r);
+ngx_http_apikey_ctx_t *ngx_http_apikey_get_ctx(ngx_http_request_t *r);
 ngx_uint_t ngx_http_apikey_address_allowed(ngx_http_apikey_record_t *rec,
     struct sockaddr *sa);
 ngx_uint_t ngx_http_apikey_permitted(ngx_http_apikey_record_t *rec,

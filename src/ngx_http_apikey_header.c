@@ -17,8 +17,13 @@ static ngx_int_t ngx_http_apikey_process_authorization(ngx_http_request_t *r,
     ngx_table_elt_t *h, ngx_uint_t offset);
 static void ngx_http_apikey_restore_headers_in(void *data);
 static ngx_int_t ngx_http_apikey_bearer(ngx_str_t *value, ngx_str_t *key);
-static ngx_uint_t ngx_http_apikey_header_kind(
-    ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h, ngx_str_t *value);
+static ngx_uint_t ngx_http_apikey_header_kind(ngx_uint_t mask,
+    ngx_table_elt_t *h, ngx_str_t *value);
+static ngx_uint_t ngx_http_apikey_read_method(ngx_str_t *value);
+static void ngx_http_apikey_trim(ngx_str_t *src, ngx_str_t *dst);
+
+
+#define NGX_HTTP_APIKEY_HEADER_OVERRIDE  0x04
 
 
 /*
@@ -131,16 +136,13 @@ ngx_http_apikey_process_authorization(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
+    /* a context that an internal redirect finds again */
+
+    ctx = ngx_http_apikey_get_ctx(r);
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_apikey_ctx_t));
-        if (ctx == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_apikey_module);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     ctx->duplicate_authorization = 1;
@@ -150,26 +152,21 @@ ngx_http_apikey_process_authorization(ngx_http_request_t *r,
 
 
 /*
- * Finds the key.  Returns NGX_HTTP_APIKEY_OK with the key set,
- * NGX_HTTP_APIKEY_MISSING or NGX_HTTP_APIKEY_INVALID (duplicates and
- * disagreements); ctx->key is set whenever some key was presented, so that
- * the 401 can say error="invalid_token".
+ * Reads the request's headers once: the key headers of both kinds (the
+ * location's apikey_headers is applied later, so that a redirect into a
+ * location that reads other headers still sees them), and the method
+ * override headers.  One pass over the list, which the request needs
+ * anyway; a redirect or a subrequest reuses what it found.
  */
 
-ngx_http_apikey_decision_e
-ngx_http_apikey_read_key(ngx_http_request_t *r,
-    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
-    ngx_str_t *key)
+void
+ngx_http_apikey_scan_headers(ngx_http_request_t *r,
+    ngx_http_apikey_ctx_t *ctx)
 {
-    ngx_str_t         bearer, secret, value;
-    ngx_uint_t        i, nsecret, nbearer;
+    ngx_str_t         value;
+    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
-
-    nbearer = 0;
-    nsecret = 0;
-    ngx_str_null(&bearer);
-    ngx_str_null(&secret);
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -186,22 +183,65 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
             i = 0;
         }
 
-        switch (ngx_http_apikey_header_kind(alcf, &h[i], &value)) {
+        switch (ngx_http_apikey_header_kind(NGX_HTTP_APIKEY_HEADER_BEARER
+                                            |NGX_HTTP_APIKEY_HEADER_XSECRET,
+                                            &h[i], &value))
+        {
 
         case NGX_HTTP_APIKEY_HEADER_XSECRET:
-            nsecret++;
-            secret = value;
+            if (ctx->nsecret < 2) {
+                ctx->nsecret++;
+            }
+
+            ctx->secret = value;
             break;
 
         case NGX_HTTP_APIKEY_HEADER_BEARER:
-            nbearer++;
-            bearer = value;
+            if (ctx->nbearer < 2) {
+                ctx->nbearer++;
+            }
+
+            ctx->bearer = value;
+            break;
+
+        case NGX_HTTP_APIKEY_HEADER_OVERRIDE:
+            if (!ngx_http_apikey_read_method(&value)) {
+                ctx->override_write = 1;
+            }
+
             break;
 
         default:
             break;
         }
     }
+
+    ctx->scanned = 1;
+}
+
+
+/*
+ * Finds the key.  Returns NGX_HTTP_APIKEY_OK with the key set,
+ * NGX_HTTP_APIKEY_MISSING or NGX_HTTP_APIKEY_INVALID (duplicates and
+ * disagreements); ctx->key is set whenever some key was presented, so that
+ * the 401 can say error="invalid_token".
+ */
+
+ngx_http_apikey_decision_e
+ngx_http_apikey_read_key(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
+    ngx_str_t *key)
+{
+    ngx_uint_t  nsecret, nbearer;
+
+    if (!ctx->scanned) {
+        ngx_http_apikey_scan_headers(r, ctx);
+    }
+
+    nbearer = (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
+              ? ctx->nbearer : 0;
+    nsecret = (alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
+              ? ctx->nsecret : 0;
 
     if (nbearer == 0 && nsecret == 0) {
 
@@ -211,10 +251,12 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
             return NGX_HTTP_APIKEY_INVALID;
         }
 
+        ngx_str_null(&ctx->key);
+
         return NGX_HTTP_APIKEY_MISSING;
     }
 
-    *key = nbearer ? bearer : secret;
+    *key = nbearer ? ctx->bearer : ctx->secret;
     ctx->key = *key;
 
     if (nbearer > 1 || nsecret > 1
@@ -225,13 +267,41 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
     }
 
     if (nbearer && nsecret
-        && (bearer.len != secret.len
-            || sodium_memcmp(bearer.data, secret.data, bearer.len) != 0))
+        && (ctx->bearer.len != ctx->secret.len
+            || sodium_memcmp(ctx->bearer.data, ctx->secret.data,
+                             ctx->bearer.len)
+               != 0))
     {
         return NGX_HTTP_APIKEY_INVALID;
     }
 
     return NGX_HTTP_APIKEY_OK;
+}
+
+
+/*
+ * A method override header's value: 1 if it names a method that only
+ * reads (GET, HEAD, OPTIONS, in any case), 0 for anything else, so that
+ * an unknown or empty value is taken as a write.
+ */
+
+static ngx_uint_t
+ngx_http_apikey_read_method(ngx_str_t *value)
+{
+    switch (value->len) {
+
+    case 3:
+        return ngx_strncasecmp(value->data, (u_char *) "GET", 3) == 0;
+
+    case 4:
+        return ngx_strncasecmp(value->data, (u_char *) "HEAD", 4) == 0;
+
+    case 7:
+        return ngx_strncasecmp(value->data, (u_char *) "OPTIONS", 7) == 0;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -243,20 +313,26 @@ ngx_http_apikey_bearer(ngx_str_t *value, ngx_str_t *key)
     u_char      *p, *last;
     ngx_uint_t   i;
 
-    if (value->len < 6) {
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (last - p < 6) {
         return NGX_DECLINED;
     }
 
     /* for letters, | 0x20 is exactly a lowercase compare */
 
     for (i = 0; i < 6; i++) {
-        if ((value->data[i] | 0x20) != "bearer"[i]) {
+        if ((p[i] | 0x20) != "bearer"[i]) {
             return NGX_DECLINED;
         }
     }
 
-    p = value->data + 6;
-    last = value->data + value->len;
+    p += 6;
 
     if (p < last && *p != ' ' && *p != '\t') {
         return NGX_DECLINED;
@@ -415,7 +491,9 @@ ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (ngx_http_apikey_header_kind(alcf, &h[i], &value)) {
+        if (ngx_http_apikey_header_kind(alcf->headers, &h[i], &value)
+            & (NGX_HTTP_APIKEY_HEADER_BEARER|NGX_HTTP_APIKEY_HEADER_XSECRET))
+        {
             if (r->headers_in.authorization == &h[i]) {
                 r->headers_in.authorization = NULL;
             }
@@ -438,30 +516,83 @@ ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
 
 
 /*
- * Which key header h is, with its key in value; 0 for other headers.
- * nginx gives every request header its name in lowercase, so a plain
- * memcmp() does what a case-insensitive compare would.
+ * Which key header h is (of the kinds in mask), with its key in value; a
+ * method override header, with its value; 0 for other headers.  nginx
+ * gives every request header its name in lowercase, so a plain memcmp()
+ * does what a case-insensitive compare would.  nginx skips only spaces
+ * around a value: tabs are skipped here.
  */
 
 static ngx_uint_t
-ngx_http_apikey_header_kind(ngx_http_apikey_loc_conf_t *alcf,
-    ngx_table_elt_t *h, ngx_str_t *value)
+ngx_http_apikey_header_kind(ngx_uint_t mask, ngx_table_elt_t *h,
+    ngx_str_t *value)
 {
-    if (h->key.len == 12
-        && (alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
-        && ngx_memcmp(h->lowcase_key, "x-secret-key", 12) == 0)
-    {
-        *value = h->value;
-        return NGX_HTTP_APIKEY_HEADER_XSECRET;
+    switch (h->key.len) {
+
+    case 12:
+        if ((mask & NGX_HTTP_APIKEY_HEADER_XSECRET)
+            && ngx_memcmp(h->lowcase_key, "x-secret-key", 12) == 0)
+        {
+            ngx_http_apikey_trim(&h->value, value);
+            return NGX_HTTP_APIKEY_HEADER_XSECRET;
+        }
+
+        return 0;
+
+    case 13:
+        if (ngx_memcmp(h->lowcase_key, "authorization", 13) == 0) {
+
+            if ((mask & NGX_HTTP_APIKEY_HEADER_BEARER)
+                && ngx_http_apikey_bearer(&h->value, value) == NGX_OK)
+            {
+                return NGX_HTTP_APIKEY_HEADER_BEARER;
+            }
+
+            return 0;
+        }
+
+        break;
+
+    case 17:
+    case 22:
+        break;
+
+    default:
+        return 0;
     }
 
-    if (h->key.len == 13
-        && (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
-        && ngx_memcmp(h->lowcase_key, "authorization", 13) == 0
-        && ngx_http_apikey_bearer(&h->value, value) == NGX_OK)
+    if ((h->key.len == 13
+         && ngx_memcmp(h->lowcase_key, "x-http-method", 13) == 0)
+        || (h->key.len == 17
+            && ngx_memcmp(h->lowcase_key, "x-method-override", 17) == 0)
+        || (h->key.len == 22
+            && ngx_memcmp(h->lowcase_key, "x-http-method-override", 22)
+               == 0))
     {
-        return NGX_HTTP_APIKEY_HEADER_BEARER;
+        ngx_http_apikey_trim(&h->value, value);
+        return NGX_HTTP_APIKEY_HEADER_OVERRIDE;
     }
 
     return 0;
+}
+
+
+static void
+ngx_http_apikey_trim(ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char  *p, *last;
+
+    p = src->data;
+    last = p + src->len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    dst->data = p;
+    dst->len = last - p;
 }

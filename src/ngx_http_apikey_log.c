@@ -7,6 +7,12 @@
  * that replaces the value of X-Secret-Key and of a Bearer Authorization
  * with "[hidden]" before the line is written, then writes it as nginx
  * would (to the file, or through the log's own writer: syslog, memory).
+ *
+ * Some of nginx's lines show a value without the name of a key header: a
+ * header under a near-miss name ("X_Secret_Key", an invalid header line),
+ * a duplicate header, a variable's value at debug level ("http script
+ * var").  There, every key-looking run (16 or more token characters) is
+ * hidden.
  */
 
 
@@ -24,8 +30,27 @@ static void ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
 static void ngx_http_apikey_log_restore(void *data);
 static size_t ngx_http_apikey_scrub(u_char *buf, size_t len);
+static size_t ngx_http_apikey_scrub_runs(u_char *buf, size_t len);
 static u_char *ngx_http_apikey_strcasestrn(u_char *p, u_char *last,
     char *s, size_t n);
+
+
+#define NGX_HTTP_APIKEY_KEY_RUN  16
+
+#define ngx_http_apikey_key_char(c)                                           \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                 \
+     || ((c) >= '0' && (c) <= '9') || (c) == '-' || (c) == '.'                \
+     || (c) == '_' || (c) == '~' || (c) == '+' || (c) == '/')
+
+
+/* lines of nginx's that may carry a key without a key header's name */
+
+static ngx_str_t  ngx_http_apikey_value_lines[] = {
+    ngx_string("client sent invalid header"),
+    ngx_string("client sent duplicate "),
+    ngx_string("http script var: "),
+    ngx_null_string
+};
 
 
 ngx_int_t
@@ -195,6 +220,71 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
         last -= (end - value) - n;
 
         p = value + n;
+    }
+
+    return ngx_http_apikey_scrub_runs(buf, last - buf);
+}
+
+
+/*
+ * After one of ngx_http_apikey_value_lines, to the end of the line: each
+ * run of key characters (A-Z a-z 0-9 - . _ ~ + /, then any "=") of 16 or
+ * more becomes "[hidden]".  The text is not trusted to end where nginx's
+ * quote would: a value may hold quotes of its own.
+ */
+
+static size_t
+ngx_http_apikey_scrub_runs(u_char *buf, size_t len)
+{
+    u_char      *p, *last, *start, *run;
+    size_t       n;
+    ngx_str_t   *m;
+
+    static u_char  hidden[] = "[hidden]";
+
+    last = buf + len;
+    start = NULL;
+
+    for (m = ngx_http_apikey_value_lines; m->len; m++) {
+        p = ngx_http_apikey_strcasestrn(buf, last, (char *) m->data, m->len);
+
+        if (p && (start == NULL || p < start)) {
+            start = p + m->len;
+        }
+    }
+
+    if (start == NULL) {
+        return len;
+    }
+
+    for (p = start; p < last; /* void */) {
+
+        if (!ngx_http_apikey_key_char(*p)) {
+            p++;
+            continue;
+        }
+
+        run = p;
+
+        while (p < last && ngx_http_apikey_key_char(*p)) {
+            p++;
+        }
+
+        while (p < last && *p == '=') {
+            p++;
+        }
+
+        n = p - run;
+
+        if (n < NGX_HTTP_APIKEY_KEY_RUN) {
+            continue;
+        }
+
+        ngx_memcpy(run, hidden, sizeof(hidden) - 1);
+        ngx_memmove(run + sizeof(hidden) - 1, p, last - p);
+
+        last -= n - (sizeof(hidden) - 1);
+        p = run + sizeof(hidden) - 1;
     }
 
     return last - buf;

@@ -4,13 +4,20 @@
  * syntax, mirror loaded, known/active/unexpired, client address, hourly
  * limit, permission.  The record is read under the zone's lock and only
  * what the variables need is copied out.
+ *
+ * Where it runs: the access phase for client requests (cooperating with
+ * "satisfy any"), the start of the precontent phase for subrequests, once
+ * per client request across internal redirects (docs/decision.md).
  */
 
 
 #include "ngx_http_apikey.h"
 
 
-static ngx_http_apikey_ctx_t *ngx_http_apikey_get_ctx(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apikey_run(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
+static ngx_int_t ngx_http_apikey_strip(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 static void ngx_http_apikey_ctx_marker(void *data);
 static ngx_http_apikey_decision_e ngx_http_apikey_decide(
     ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
@@ -24,17 +31,18 @@ static ngx_uint_t ngx_http_apikey_cidr_match(ngx_http_apikey_cidr_t *cidr,
 ngx_int_t
 ngx_http_apikey_access_handler(ngx_http_request_t *r)
 {
-    ngx_http_apikey_ctx_t        *ctx;
-    ngx_http_apikey_zone_t       *zone;
-    ngx_http_apikey_loc_conf_t   *alcf;
-    ngx_http_apikey_main_conf_t  *amcf;
+    ngx_int_t                    rc;
+    ngx_http_apikey_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_apikey_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
-    ctx = ngx_http_apikey_get_ctx(r);
 
     if (!alcf->enable) {
 
         /* what nginx itself answers where we did not take the header over */
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
 
         if (ctx && ctx->duplicate_authorization) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -46,38 +54,231 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ctx = ngx_http_apikey_get_ctx(r);
+
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->decision = ngx_http_apikey_decide(r, alcf, ctx);
+    rc = ngx_http_apikey_run(r, alcf, ctx);
 
-    if (ctx->decision == NGX_HTTP_APIKEY_NDECISIONS) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->wait) {
+    if (rc == NGX_AGAIN) {
         /* a cluster quota's grant is on its way: decide again then */
         return ngx_http_apikey_quota_wait(r, ctx);
     }
 
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->decision == NGX_HTTP_APIKEY_OK) {
+        return NGX_OK;
+    }
+
+    /*
+     * satisfy any: as auth_basic, a refusal only says "not by us", and
+     * another access module may still allow the request; our answer is
+     * sent by ngx_http_apikey_deferred_handler() if none does.
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        ctx->deferred = 1;
+
+        return (ctx->decision <= NGX_HTTP_APIKEY_EXPIRED)
+               ? NGX_HTTP_UNAUTHORIZED : NGX_HTTP_FORBIDDEN;
+    }
+
+    return ngx_http_apikey_send_error(r, alcf, ctx);
+}
+
+
+/*
+ * The last handler of the access phase, added only where some location
+ * with the module on has "satisfy any": reached when no access module
+ * allowed the request, it sends the refusal the module decided.
+ */
+
+ngx_int_t
+ngx_http_apikey_deferred_handler(ngx_http_request_t *r)
+{
+    ngx_http_apikey_ctx_t       *ctx;
+    ngx_http_apikey_loc_conf_t  *alcf;
+
+    if (r->access_code == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
+
+    if (ctx == NULL || !ctx->deferred) {
+        return NGX_DECLINED;
+    }
+
+    ctx->deferred = 0;
+    r->access_code = 0;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
+
+    return ngx_http_apikey_send_error(r, alcf, ctx);
+}
+
+
+/*
+ * Subrequests (auth_request, SSI, mirror) skip the access phase: they are
+ * decided here, at the start of the precontent phase, with the client
+ * request's key headers and method, in the client request's context.  A
+ * subrequest never counts twice, and its outcome changes the client
+ * request's decision only when that one had none.
+ */
+
+ngx_int_t
+ngx_http_apikey_subrequest_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_apikey_ctx_t       *ctx, *mctx;
+    ngx_http_apikey_loc_conf_t  *alcf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
+
+    if (!alcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    mctx = ngx_http_apikey_get_ctx(r->main);
+
+    if (mctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!mctx->scanned) {
+        ngx_http_apikey_scan_headers(r, mctx);
+    }
+
+    if (!mctx->decided) {
+        ctx = mctx;
+
+    } else {
+        ctx = ngx_palloc(r->pool, sizeof(ngx_http_apikey_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ctx = *mctx;
+    }
+
+    rc = ngx_http_apikey_run(r, alcf, ctx);
+
+    if (rc == NGX_AGAIN) {
+        /* the precontent phase waits as the access phase does */
+        return ngx_http_apikey_quota_wait(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mctx->counted |= ctx->counted;
+    mctx->removed |= ctx->removed;
+
+    if (ctx->decision == NGX_HTTP_APIKEY_OK) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_apikey_send_error(r, alcf, ctx);
+}
+
+
+/*
+ * Decides (or decides again, after an internal redirect), counts the
+ * decision in the status once per client request, and removes the key
+ * headers whatever the outcome.
+ */
+
+static ngx_int_t
+ngx_http_apikey_run(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx)
+{
+    ngx_atomic_t                 *decisions;
+    ngx_http_apikey_zone_t       *zone;
+    ngx_http_apikey_decision_e    decision;
+    ngx_http_apikey_main_conf_t  *amcf;
+
+    decision = ngx_http_apikey_decide(r, alcf, ctx);
+
+    if (decision == NGX_HTTP_APIKEY_NDECISIONS) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->wait) {
+        /* undecided yet, and so neither counted nor stripped */
+        return NGX_AGAIN;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
+    zone = amcf->shm_zone->data;
+    decisions = zone->sh->decisions;
+
     if (!ctx->decided) {
         ctx->decided = 1;
+        (void) ngx_atomic_fetch_add(&decisions[decision], 1);
 
-        amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
-        zone = amcf->shm_zone->data;
+    } else if (ctx->decision != decision && r == r->main) {
 
-        (void) ngx_atomic_fetch_add(&zone->sh->decisions[ctx->decision], 1);
+        /* a redirect changed the outcome: the request counts as its last */
+
+        (void) ngx_atomic_fetch_add(&decisions[ctx->decision],
+                                    (ngx_atomic_int_t) -1);
+        (void) ngx_atomic_fetch_add(&decisions[decision], 1);
     }
 
-    if (ctx->decision != NGX_HTTP_APIKEY_OK) {
-        return ngx_http_apikey_send_error(r, alcf, ctx);
+    ctx->decision = decision;
+
+    return ngx_http_apikey_strip(r, alcf, ctx);
+}
+
+
+/*
+ * The key headers go on every outcome, before the upstream and the log
+ * phase see them: from the client request (which a subrequest's headers
+ * were copied from, maybe before), and from a subrequest's own copy.
+ * Nothing to do, and nothing allocated, when no key header was sent.
+ */
+
+static ngx_int_t
+ngx_http_apikey_strip(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx)
+{
+    ngx_uint_t  present;
+
+    if (alcf->pass_key) {
+        return NGX_OK;
     }
 
-    if (!alcf->pass_key
-        && ngx_http_apikey_remove_key_headers(r, alcf) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    present = (ctx->nbearer ? NGX_HTTP_APIKEY_HEADER_BEARER : 0)
+              | (ctx->nsecret ? NGX_HTTP_APIKEY_HEADER_XSECRET : 0);
+
+    present &= alcf->headers;
+
+    if (present == 0) {
+        return NGX_OK;
+    }
+
+    if (present & ~ctx->removed) {
+        if (ngx_http_apikey_remove_key_headers(r->main, alcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->removed |= present;
+    }
+
+    if (r != r->main) {
+        return ngx_http_apikey_remove_key_headers(r, alcf);
     }
 
     return NGX_OK;
@@ -90,7 +291,7 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
  * is neither counted twice nor loses what its headers said.
  */
 
-static ngx_http_apikey_ctx_t *
+ngx_http_apikey_ctx_t *
 ngx_http_apikey_get_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t     *cln;
@@ -170,6 +371,7 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
     time_t                        now;
     ngx_str_t                     key, resource;
     ngx_int_t                     rc;
+    ngx_uint_t                    method;
     ngx_http_apikey_node_t       *node;
     ngx_http_apikey_zone_t       *zone;
     ngx_http_apikey_record_t     *rec;
@@ -210,6 +412,20 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
         return NGX_HTTP_APIKEY_NDECISIONS;
     }
 
+    /*
+     * A subrequest acts for the client's request (auth_request asks "may
+     * this request go on"): the client's method is the one checked.  A
+     * method override header that names a write makes a read a write.
+     */
+
+    method = r->main->method;
+
+    if (ctx->override_write
+        && (method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS)))
+    {
+        method = NGX_HTTP_POST;
+    }
+
     now = ngx_time();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -223,7 +439,15 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
 
     rec = &node->record;
 
-    if (ngx_http_apikey_copy_identity(r, rec, ctx) != NGX_OK) {
+    /* a redirect's second pass usually finds the same key again */
+
+    if ((!ctx->identity
+         || ctx->id.len != rec->id_len
+         || ngx_memcmp(ctx->id.data, ngx_http_apikey_record_id(rec),
+                       rec->id_len)
+            != 0)
+        && ngx_http_apikey_copy_identity(r, rec, ctx) != NGX_OK)
+    {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_APIKEY_NDECISIONS;
     }
@@ -249,7 +473,7 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
         } else if (rc == NGX_BUSY) {
             decision = NGX_HTTP_APIKEY_LIMITED;
 
-        } else if (!ngx_http_apikey_permitted(rec, r->method, &resource)) {
+        } else if (!ngx_http_apikey_permitted(rec, method, &resource)) {
             decision = NGX_HTTP_APIKEY_FORBIDDEN;
 
         } else {
@@ -295,6 +519,7 @@ ngx_http_apikey_copy_identity(ngx_http_request_t *r,
     ngx_memcpy(p, ngx_http_apikey_record_name(rec), rec->name_len);
 
     ctx->access = rec->access;
+    ctx->identity = 1;
 
     return NGX_OK;
 }

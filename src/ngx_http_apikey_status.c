@@ -174,6 +174,7 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     "\"last_full_sync\":%T,\"last_full_sync_ms\":%M,"
                     "\"full_syncs\":%uA,\"events_applied\":%uA,"
                     "\"reconnects\":%uA,\"skipped_records\":%uA,"
+                    "\"zone_full_updates\":%uA,"
                     "\"from_snapshot\":%s,\"dataset\":\"%V\","
                     "\"position\":\"%*s\",\"redis_address\":\"%s\"},"
                     "\"keys_near_limit\":%uA,",
@@ -181,7 +182,7 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                     snap->owner, snap->last_full_sync,
                     snap->last_full_sync_ms, snap->full_syncs,
                     snap->events_applied, snap->reconnects,
-                    snap->skipped_records,
+                    snap->skipped_records, snap->zone_full_updates,
                     snap->from_snapshot ? "true" : "false",
                     &ngx_http_apikey_datasets[snap->dataset],
                     snap->position_len, snap->position,
@@ -259,6 +260,10 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             "Records refused for breaking the schema.\n"
             "# TYPE apikey_records_skipped_total counter\n"
             "apikey_records_skipped_total{zone=\"%V\"} %uA\n"
+            "# HELP apikey_zone_full_updates_total "
+            "Key updates not applied because the zone was full.\n"
+            "# TYPE apikey_zone_full_updates_total counter\n"
+            "apikey_zone_full_updates_total{zone=\"%V\"} %uA\n"
             "# HELP apikey_keys_near_limit_total "
             "Keys that reached 90%% of their hourly limit in a window.\n"
             "# TYPE apikey_keys_near_limit_total counter\n"
@@ -267,7 +272,7 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
             z, snap->last_full_sync_ms / 1000, snap->last_full_sync_ms % 1000,
             z, snap->full_syncs, z, snap->events_applied,
             z, snap->reconnects, z, snap->skipped_records,
-            z, snap->near_limit);
+            z, snap->zone_full_updates, z, snap->near_limit);
 
     p = ngx_http_apikey_health_prometheus(p, z, snap);
     p = ngx_http_apikey_quota_status(p, snap, z, 1);

@@ -31,6 +31,12 @@ static void ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_node_t **link);
 static void ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
     ngx_http_apikey_node_t *from);
+static ngx_int_t ngx_http_apikey_update_full_locked(
+    ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *live,
+    ngx_http_apikey_record_t *rec, size_t size);
+static ngx_uint_t ngx_http_apikey_no_narrower(ngx_http_apikey_record_t *old,
+    ngx_http_apikey_record_t *rec);
+static size_t ngx_http_apikey_slab_capacity(size_t size);
 
 
 ngx_int_t
@@ -212,7 +218,15 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
 
     node = ngx_http_apikey_alloc_node_locked(zone, rec, size);
     if (node == NULL) {
-        return NGX_ERROR;
+        if (staged || live == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (staged_link) {
+            ngx_http_apikey_free_node_locked(zone, staged_link);
+        }
+
+        return ngx_http_apikey_update_full_locked(zone, live, rec, size);
     }
 
     node->generation = generation;
@@ -576,4 +590,131 @@ ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
     to->last_used = from->last_used;
     to->quota = from->quota;
     to->flags |= from->flags & NGX_HTTP_APIKEY_NODE_INFLIGHT;
+}
+
+
+/*
+ * An update of a live key found the zone full.  A key is not deleted for
+ * that: the new record is written over the old one where the old node's
+ * slab chunk holds it (a new limit, most renames), and otherwise the old
+ * record stays until a later update or re-sync finds room, as long as it
+ * allows nothing the new one would refuse (a rename, an owner, a higher
+ * limit).  A revocation or a narrowing that does not fit returns
+ * NGX_ERROR: the caller then deletes the key rather than let the old
+ * record outlive it.  NGX_BUSY: the old record was kept.
+ */
+
+static ngx_int_t
+ngx_http_apikey_update_full_locked(ngx_http_apikey_zone_t *zone,
+    ngx_http_apikey_node_t *live, ngx_http_apikey_record_t *rec, size_t size)
+{
+    size_t  old;
+
+    old = offsetof(ngx_http_apikey_node_t, record)
+          + ngx_http_apikey_record_size(&live->record);
+
+    if (live->generation != zone->sh->generation) {
+        live->generation = zone->sh->generation;
+        zone->sh->stale--;
+    }
+
+    if (offsetof(ngx_http_apikey_node_t, record) + size
+        <= ngx_http_apikey_slab_capacity(old))
+    {
+        ngx_memcpy(&live->record, rec, size);
+        zone->sh->version++;
+        return NGX_OK;
+    }
+
+    /* not applied: counted for the status */
+
+    (void) ngx_atomic_fetch_add(&zone->sh->zone_full_updates, 1);
+
+    if (!ngx_http_apikey_no_narrower(&live->record, rec)) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "apikey zone \"%V\" is full: key \"%*s\" keeps its old "
+                  "record until the new one fits", &zone->name,
+                  (size_t) rec->id_len, ngx_http_apikey_record_id(rec));
+
+    return NGX_BUSY;
+}
+
+
+/* 1 if rec allows nothing that old refuses */
+
+static ngx_uint_t
+ngx_http_apikey_no_narrower(ngx_http_apikey_record_t *old,
+    ngx_http_apikey_record_t *rec)
+{
+    if (!rec->active || !old->active) {
+        return 0;
+    }
+
+    if (rec->access != old->access
+        && rec->access != NGX_HTTP_APIKEY_ACCESS_FULL)
+    {
+        return 0;
+    }
+
+    if (rec->access == NGX_HTTP_APIKEY_ACCESS_LIMITED
+        && (rec->grants_len != old->grants_len
+            || ngx_memcmp(ngx_http_apikey_record_grants(rec),
+                          ngx_http_apikey_record_grants(old),
+                          rec->grants_len)
+               != 0))
+    {
+        return 0;
+    }
+
+    if (rec->expires
+        && (old->expires == 0 || rec->expires < old->expires))
+    {
+        return 0;
+    }
+
+    if (rec->limit != old->limit
+        && rec->limit != NGX_HTTP_APIKEY_LIMIT_UNLIMITED
+        && (rec->limit > NGX_HTTP_APIKEY_LIMIT_MAX
+            || old->limit > NGX_HTTP_APIKEY_LIMIT_MAX
+            || rec->limit < old->limit))
+    {
+        return 0;
+    }
+
+    if (rec->nips
+        && (rec->nips != old->nips
+            || ngx_memcmp(ngx_http_apikey_record_ips(rec),
+                          ngx_http_apikey_record_ips(old),
+                          rec->nips * sizeof(ngx_http_apikey_cidr_t))
+               != 0))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * What the slab allocation of a node of this size holds: chunks are
+ * powers of two (8 bytes at least) up to half a page, whole pages above.
+ */
+
+static size_t
+ngx_http_apikey_slab_capacity(size_t size)
+{
+    size_t  n;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (n = 8; n < size; n <<= 1) {
+        /* void */
+    }
+
+    return n;
 }

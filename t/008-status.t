@@ -40,7 +40,7 @@ __DATA__
 [@::TRAFFIC_CODES, 200]
 --- response_body_like eval
 [("") x 8,
- qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"from_snapshot":false,"dataset":"ok","position":"","redis_address":"127\.0\.0\.1:\d+"\},"keys_near_limit":0,"redis":\{"last_heard":\d+,"heard_ago":\d+,"max_stale":0,"stale":false,"worker_access_denied":false,"write_errors":\{"noperm":0,"readonly":0,"other":0\},"last_write_error":0\},"quota":\{"scope":"local","redis":"shared","away_since":0,"when_away":"share","instances":0,"reports":\d+,"grants":0,"waits":0,"admitted_away":0\},"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\}\}\n$/]
+ qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"zone_full_updates":0,"from_snapshot":false,"dataset":"ok","position":"","redis_address":"127\.0\.0\.1:\d+"\},"keys_near_limit":0,"redis":\{"last_heard":\d+,"heard_ago":\d+,"max_stale":0,"stale":false,"worker_access_denied":false,"write_errors":\{"noperm":0,"readonly":0,"other":0\},"last_write_error":0\},"quota":\{"scope":"local","redis":"shared","away_since":0,"when_away":"share","instances":0,"reports":\d+,"grants":0,"waits":0,"admitted_away":0\},"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\}\}\n$/]
 
 
 
