@@ -9,14 +9,15 @@
 #   APIKEY_TEST_SECRET       the apikey_hash_secret file nginx reads
 #   APIKEYCTL                apikeyctl, to compare the records it writes
 #
-# Ports: the Redis on APIKEY_TEST_REDIS_PORT + 1 (default 16480), nginx on
+# Ports: the Redis on APIKEY_TEST_REDIS_PORT + $redis_offset (set by the
+# file: 1 for python.t, 2 for js.t; default base 16479), nginx on
 # TEST_NGINX_SERVER_PORT2 (default 1985); prove runs the files one at a
 # time, so the suite's other users of them are idle.
 
 set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-redis_port=$(( ${APIKEY_TEST_REDIS_PORT:-16479} + 1 ))
+redis_port=$(( ${APIKEY_TEST_REDIS_PORT:-16479} + ${redis_offset:-1} ))
 nginx_port=${TEST_NGINX_SERVER_PORT2:-1985}
 nginx=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 module=${TEST_NGINX_APIKEY_MODULE:-$top/build/test/modules/ngx_http_apikey_module.so}
@@ -31,11 +32,22 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/apikey-clients.XXXXXX")
 
+# stops what this file started, by pid, and waits until it is gone, so
+# that the next file finds the ports free
 clients_cleanup() {
-    [ -f "$tmp/nginx.pid" ] && kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null
-    [ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null
-    for _ in $(seq 1 50); do
-        [ -f "$tmp/nginx.pid" ] || [ -f "$tmp/redis.pid" ] || break
+    local pids=() p
+    for p in "$tmp/nginx.pid" "$tmp/redis.pid"; do
+        [ -f "$p" ] && pids+=("$(cat "$p")")
+    done
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for _ in $(seq 1 100); do
+        local alive=
+        for p in "${pids[@]}"; do
+            kill -0 "$p" 2>/dev/null && alive=1
+        done
+        [ -n "$alive" ] || break
         sleep 0.1
     done
     rm -rf "$tmp"
@@ -83,7 +95,7 @@ http {
 _EOC_
 
 up=
-for _ in $(seq 1 50); do
+for _ in $(seq 1 100); do
     if redis-cli -p "$redis_port" PING 2>/dev/null | grep -q PONG; then
         up=1
         break
@@ -91,9 +103,20 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 
-if [ -z "$up" ] || ! "$nginx" -p "$tmp/" -c "$tmp/conf/nginx.conf" \
-                          -e "$tmp/logs/error.log" 2>"$tmp/nginx.err"
-then
+# a file before this one may still be letting the port go
+started=
+for _ in $(seq 1 40); do
+    [ -n "$up" ] || break
+    if "$nginx" -p "$tmp/" -c "$tmp/conf/nginx.conf" \
+                -e "$tmp/logs/error.log" 2>"$tmp/nginx.err"
+    then
+        started=1
+        break
+    fi
+    sleep 0.25
+done
+
+if [ -z "$started" ]; then
     echo "Bail out! cannot start redis-server on $redis_port or nginx on" \
          "$nginx_port"
     sed 's/^/# /' "$tmp/nginx.err" "$tmp/redis.log" 2>/dev/null | tail -5

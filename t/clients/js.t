@@ -8,6 +8,7 @@
 #
 #   prove t/clients/js.t              (after scripts/test.sh built things)
 
+redis_offset=2
 . "$(dirname "$0")/env.sh"
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1

@@ -6,6 +6,7 @@
 #
 #   prove t/clients/python.t          (after scripts/test.sh built things)
 
+redis_offset=1
 . "$(dirname "$0")/env.sh"
 
 # Debian's python3, where python3-redis is installed

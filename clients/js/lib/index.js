@@ -3,14 +3,19 @@
  * Issue, revoke, rotate and delete keys for ngx_http_apikey_module from a
  * node application, writing its Redis schema (docs/keys.md) exactly as
  * apikeyctl does: each change is one MULTI/EXEC, guarded by WATCH on an
- * isolated connection, that writes the record and its id string and
- * publishes the digest on <prefix>events.
+ * isolated connection, that writes the record and its id string,
+ * publishes the digest on <prefix>events and appends it to the change log,
+ * the stream <prefix>changes ("d <digest>", trimmed to about
+ * CHANGES_MAXLEN entries), naming the dataset with
+ * SET <prefix>epoch <random> NX if no writer did yet.
  */
 
+const crypto = require('node:crypto');
 const { WatchError } = require('redis');
 const schema = require('./schema');
 
 const ATTEMPTS = 8;
+const CHANGES_MAXLEN = '100000';
 
 class UnknownIdError extends Error {
     constructor(id) {
@@ -55,6 +60,25 @@ class Issuer {
 
     name(kind, part = '') {
         return this.prefix + kind + part;
+    }
+
+    /*
+     * MULTI, the commands, then for each PUBLISH its change log entry, and
+     * the epoch if there is none; EXEC (a WatchError: retry)
+     */
+    async exec(c, cmds) {
+        const m = c.multi();
+        const log = cmds.filter((x) => x[0] === 'PUBLISH')
+            .map((x) => ['XADD', this.name('changes'), 'MAXLEN', '~',
+                         CHANGES_MAXLEN, '*', 'd', x[2]]);
+        for (const x of cmds.concat(log)) {
+            m.addCommand(x);
+        }
+        if (log.length) {
+            m.addCommand(['SET', this.name('epoch'),
+                          crypto.randomBytes(16).toString('hex'), 'NX']);
+        }
+        await m.exec();
     }
 
     /* runs fn(isolated client) until its EXEC is not aborted by a WATCH */
@@ -145,11 +169,9 @@ class Issuer {
                 await c.unwatch();
                 return undefined;
             }
-            await c.multi()
-                .addCommand(['HSET', rname, 'id', kid, ...fields])
-                .addCommand(['SET', iname, d])
-                .addCommand(['PUBLISH', events, d])
-                .exec();
+            await this.exec(c, [['HSET', rname, 'id', kid, ...fields],
+                                ['SET', iname, d],
+                                ['PUBLISH', events, d]]);
             return { id: kid, key, digest: d };
         });
     }
@@ -186,10 +208,8 @@ class Issuer {
                 await c.unwatch();
                 throw new UnknownIdError(kid);
             }
-            await c.multi()
-                .addCommand(['HSET', this.name('key:', d), 'active', '0'])
-                .addCommand(['PUBLISH', this.name('events'), d])
-                .exec();
+            await this.exec(c, [['HSET', this.name('key:', d), 'active', '0'],
+                                ['PUBLISH', this.name('events'), d]]);
             return d;
         });
     }
@@ -201,15 +221,11 @@ class Issuer {
     async delete(kid) {
         return this.retry(async (c) => {
             const d = await this.lookup(c, kid);
-            const m = c.multi();
-            if (d) {
-                m.addCommand(['DEL', this.name('key:', d)]);
-            }
-            m.addCommand(['DEL', this.name('id:', kid)]);
-            if (d) {
-                m.addCommand(['PUBLISH', this.name('events'), d]);
-            }
-            await m.exec();
+            const iname = this.name('id:', kid);
+            await this.exec(c, d ? [['DEL', this.name('key:', d)],
+                                    ['DEL', iname],
+                                    ['PUBLISH', this.name('events'), d]]
+                                 : [['DEL', iname]]);
             return d;
         });
     }
@@ -279,13 +295,11 @@ class Issuer {
             }
             fields.push('rotated_from', kid);
 
-            await c.multi()
-                .addCommand(['HSET', nrname, ...fields])
-                .addCommand(['SET', niname, nd])
-                .addCommand(['HSET', rname, 'expires', String(until)])
-                .addCommand(['PUBLISH', events, nd])
-                .addCommand(['PUBLISH', events, d])
-                .exec();
+            await this.exec(c, [['HSET', nrname, ...fields],
+                                ['SET', niname, nd],
+                                ['HSET', rname, 'expires', String(until)],
+                                ['PUBLISH', events, nd],
+                                ['PUBLISH', events, d]]);
             return { id: nid, key, digest: nd };
         });
     }

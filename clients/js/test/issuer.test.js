@@ -206,6 +206,20 @@ test('the longest key prefix is the module\'s', async () => {
     assert.equal(await statusBecomes(k.key, 200), 200);
 });
 
+test('the change log and the epoch', async () => {
+    const k = await iss.create();
+    const epoch = await r.get('apikey:epoch');
+    assert.match(epoch, /^[0-9a-f]{32}$/);
+    await iss.revoke(k.id);
+    const n = await iss.rotate(k.id, { grace: 60 });
+    await iss.delete(n.id);
+    const tail = (await r.xRange('apikey:changes', '-', '+')).slice(-5);
+    assert.deepEqual(tail.map((e) => ({ ...e.message })),
+                     [k.digest, k.digest, n.digest, k.digest, n.digest]
+                         .map((d) => ({ d })));
+    assert.equal(await r.get('apikey:epoch'), epoch);
+});
+
 test('another prefix, no hash secret', async () => {
     const other = new Issuer(r, { prefix: 'other:', keyPrefix: 'sk_' });
     const k = await other.create({ id: 'jo1' });

@@ -183,6 +183,20 @@ class TestIssuer(unittest.TestCase):
         self.assertEqual(len(k.key), 256)
         self.assertEqual(status_becomes(k.key, 200), 200)
 
+    def test_change_log_and_epoch(self):
+        k = self.iss.create()
+        epoch = self.r.get("apikey:epoch")
+        self.assertRegex(epoch.decode(), "^[0-9a-f]{32}$")
+        self.iss.revoke(k.id)
+        n = self.iss.rotate(k.id, grace=60)
+        self.iss.delete(n.id)
+        tail = self.r.xrange("apikey:changes")[-5:]
+        self.assertEqual([f for _, f in tail],
+                         [{b"d": x.encode()} for x in
+                          (k.digest, k.digest, n.digest, k.digest,
+                           n.digest)])
+        self.assertEqual(self.r.get("apikey:epoch"), epoch)
+
     def test_other_prefix_and_no_secret(self):
         other = Issuer(self.r, prefix="other:", key_prefix="sk_")
         k = other.create(id="o1")

@@ -1,8 +1,12 @@
 """Writes the module's Redis schema (docs/keys.md) exactly as apikeyctl
 does: each change is one MULTI/EXEC, guarded by WATCH, that writes the
-record and its id string and publishes the digest on <prefix>events."""
+record and its id string, publishes the digest on <prefix>events and
+appends it to the change log, the stream <prefix>changes ("d <digest>",
+trimmed to about CHANGES_MAXLEN entries), naming the dataset with
+SET <prefix>epoch <random> NX if no writer did yet."""
 
 import collections
+import secrets
 import time
 
 import redis
@@ -10,6 +14,7 @@ import redis
 from . import schema
 
 ATTEMPTS = 8
+CHANGES_MAXLEN = "100000"
 
 Issued = collections.namedtuple("Issued", "id key digest")
 Issued.__doc__ = """A new key: show .key to its user once; keep .id."""
@@ -56,6 +61,21 @@ class Issuer:
 
     def digest(self, key):
         return schema.digest(key, self.secret)
+
+    def _exec(self, p, cmds):
+        """MULTI, the commands, then for each PUBLISH its change log entry,
+        and the epoch if there is none; EXEC (WatchError: retry)."""
+        p.multi()
+        for c in cmds:
+            p.execute_command(*c)
+        log = [["XADD", self._name("changes"), "MAXLEN", "~", CHANGES_MAXLEN,
+                "*", "d", c[2]] for c in cmds if c[0] == "PUBLISH"]
+        for c in log:
+            p.execute_command(*c)
+        if log:
+            p.execute_command("SET", self._name("epoch"),
+                              secrets.token_hex(16), "NX")
+        p.execute()
 
     # --- create -------------------------------------------------------------
 
@@ -115,11 +135,9 @@ class Issuer:
                     if p.exists(rname):
                         p.unwatch()
                         continue
-                    p.multi()
-                    p.execute_command("HSET", rname, "id", kid, *fields)
-                    p.execute_command("SET", iname, d)
-                    p.execute_command("PUBLISH", events, d)
-                    p.execute()
+                    self._exec(p, [["HSET", rname, "id", kid] + fields,
+                                   ["SET", iname, d],
+                                   ["PUBLISH", events, d]])
                 except redis.WatchError:
                     continue
             return Issued(kid, key, d)
@@ -155,11 +173,9 @@ class Issuer:
                     if not d:
                         p.unwatch()
                         raise UnknownId(kid)
-                    p.multi()
-                    p.execute_command("HSET", self._name("key:", d),
-                                      "active", "0")
-                    p.execute_command("PUBLISH", self._name("events"), d)
-                    p.execute()
+                    self._exec(p, [["HSET", self._name("key:", d),
+                                    "active", "0"],
+                                   ["PUBLISH", self._name("events"), d]])
                 except redis.WatchError:
                     continue
             return d
@@ -172,13 +188,11 @@ class Issuer:
             with self.r.pipeline() as p:
                 try:
                     d = self._lookup(p, kid)
-                    p.multi()
+                    cmds = [["DEL", self._name("id:", kid)]]
                     if d:
-                        p.execute_command("DEL", self._name("key:", d))
-                    p.execute_command("DEL", self._name("id:", kid))
-                    if d:
-                        p.execute_command("PUBLISH", self._name("events"), d)
-                    p.execute()
+                        cmds = [["DEL", self._name("key:", d)], cmds[0],
+                                ["PUBLISH", self._name("events"), d]]
+                    self._exec(p, cmds)
                 except redis.WatchError:
                     continue
             return d
@@ -246,13 +260,11 @@ class Issuer:
                         fields += ["expires", str(expires)]
                     fields += ["rotated_from", kid]
 
-                    p.multi()
-                    p.execute_command("HSET", nrname, *fields)
-                    p.execute_command("SET", niname, nd)
-                    p.execute_command("HSET", rname, "expires", str(until))
-                    p.execute_command("PUBLISH", events, nd)
-                    p.execute_command("PUBLISH", events, d)
-                    p.execute()
+                    self._exec(p, [["HSET", nrname] + fields,
+                                   ["SET", niname, nd],
+                                   ["HSET", rname, "expires", str(until)],
+                                   ["PUBLISH", events, nd],
+                                   ["PUBLISH", events, d]])
                 except redis.WatchError:
                     continue
             return Issued(nid, key, nd)
