@@ -145,13 +145,13 @@ X-Apikey-Id: k-inactive
 
 
 === TEST 9: a key that expires this very second is expired
---- timeout: 10
+--- timeout: 20
 --- init
 ApikeyTest::seed(keys => [[ApikeyTest::make_key("NoW00000000000000000000000000021"),
-    id => 'k-now', access => 'full', expires => int(time()) + 2]]);
+    id => 'k-now', access => 'full', expires => int(time()) + 8]]);
 --- config eval: $::API
 --- request eval
-["GET /api/x", "GET /ctl/sleep?sleep=2.5", "GET /api/x"]
+["GET /api/x", "GET /ctl/sleep?sleep=8.5", "GET /api/x"]
 --- more_headers eval
 [("X-Secret-Key: " . ApikeyTest::make_key("NoW00000000000000000000000000021")) x 3]
 --- error_code eval
