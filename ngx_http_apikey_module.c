@@ -849,16 +849,17 @@ ngx_http_apikey_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    /* a prefix that no valid key can carry would refuse every key */
+    /*
+     * the schema's rule, as apikeyctl's --key-prefix: a longer prefix
+     * could carry no generated key (32 random and 6 checksum characters)
+     */
 
-    if (value[1].len == 0 || value[1].len >= NGX_HTTP_APIKEY_MAX_KEY_LEN
-        || ngx_http_apikey_check_syntax(NULL, &value[1]) != NGX_OK
-        || value[1].data[value[1].len - 1] == '=')
-    {
+    if (!ngx_apikey_key_prefix_valid(value[1].data, value[1].len)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\" directive, "
-                           "it must be 1 to 255 token characters "
-                           "(A-Z a-z 0-9 - . _ ~ + /)", &value[1], &cmd->name);
+                           "it must be 1 to %d token characters "
+                           "(A-Z a-z 0-9 - . _ ~ + /)", &value[1], &cmd->name,
+                           NGX_APIKEY_MAX_KEY_PREFIX);
         return NGX_CONF_ERROR;
     }
 

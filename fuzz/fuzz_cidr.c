@@ -1,8 +1,8 @@
 
 /*
- * Fuzzes the "ips" of a record: ngx_http_apikey_parse_cidr()
- * (src/ngx_http_apikey_record.c) and ngx_http_apikey_address_allowed()
- * (src/ngx_http_apikey_policy.c).
+ * Fuzzes the "ips" of a record: ngx_apikey_parse_cidr()
+ * (src/ngx_apikey_format.c, the schema library) and
+ * ngx_http_apikey_address_allowed() (src/ngx_http_apikey_policy.c).
  *
  * Input: byte 0 picks the client's socket (bits 0-1: 0 AF_INET, 1 AF_INET6,
  * 2 AF_INET6 with an IPv4-mapped address, 3 AF_UNIX) and, bits 2-4, how
@@ -256,13 +256,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         text = fuzz_dup(start, p - start);
 
-        rc = ngx_http_apikey_parse_cidr(text, p - start, &cidr[n]);
+        rc = ngx_apikey_parse_cidr(text, p - start, &cidr[n]);
 
-        fuzz_check(rc == NGX_OK || rc == NGX_ERROR,
+        fuzz_check(rc == NGX_APIKEY_OK || rc == NGX_APIKEY_MASKED
+                   || rc == NGX_APIKEY_BAD,
                    "parse_cidr returned an unexpected code");
 
         if (fuzz_ref_parse(text, p - start, &ref)) {
-            fuzz_check(rc == NGX_OK,
+            fuzz_check(rc != NGX_APIKEY_BAD,
                        "parse_cidr refused what inet_pton reads");
             fuzz_check(memcmp(&ref, &cidr[n], sizeof(ref)) == 0,
                        "parse_cidr disagrees with inet_pton");
@@ -270,7 +271,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         free(text);
 
-        if (rc == NGX_OK) {
+        if (rc != NGX_APIKEY_BAD) {
             fuzz_check_cidr(&cidr[n]);
             n++;
         }

@@ -1,8 +1,9 @@
 
 /*
- * Fuzzes the grants of limited keys: ngx_http_apikey_parse_grants()
- * (src/ngx_http_apikey_record.c), then ngx_http_apikey_permitted()
- * (src/ngx_http_apikey_policy.c) on a record holding those grants.
+ * Fuzzes the grants of limited keys: ngx_apikey_parse_grants()
+ * (src/ngx_apikey_format.c, the schema library), then
+ * ngx_http_apikey_permitted() (src/ngx_http_apikey_policy.c) on a record
+ * holding those grants.
  *
  * Input: byte 0 picks the request method, byte 1 how many bytes of
  * id/owner/name precede the grants in the record (so that they sit at odd
@@ -179,17 +180,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     out_len = (size_t) -1;
 
-    rc = ngx_http_apikey_parse_grants(grants, glen, out, &out_len);
+    rc = ngx_apikey_parse_grants(grants, glen, out, &out_len);
     ref = fuzz_ref_grants(grants, glen, &resource);
 
-    fuzz_check(rc == NGX_OK || rc == NGX_ERROR,
+    fuzz_check(rc == NGX_APIKEY_OK || rc == NGX_APIKEY_BAD,
                "parse_grants returned an unexpected code");
 
-    if (rc == NGX_OK && ref == -1) {
+    if (rc == NGX_APIKEY_OK && ref == -1) {
         fuzz_check(0, "parse_grants accepted a string the reference refuses");
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_APIKEY_OK) {
         /* the module may refuse more (e.g. more than 4096 bytes) */
         goto done;
     }

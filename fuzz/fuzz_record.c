@@ -15,7 +15,7 @@
  * "limited"; active is 0 unless the field is absent or "1"; expires, limit,
  * id, owner and name are the fields' values; no "ips" field gives nips 0,
  * and an "ips" field gives one entry per CIDR; grants are what
- * ngx_http_apikey_parse_grants() makes of the field.
+ * ngx_apikey_parse_grants() makes of the field.
  */
 
 
@@ -124,7 +124,7 @@ fuzz_same(fuzz_piece_t *p, u_char *data, size_t len)
 }
 
 
-/* the "ips" entries against ngx_http_apikey_parse_cidr() of each token */
+/* the "ips" entries against ngx_apikey_parse_cidr() of each token */
 
 static void
 fuzz_check_ips(fuzz_piece_t *ips, ngx_http_apikey_record_t *rec)
@@ -161,8 +161,8 @@ fuzz_check_ips(fuzz_piece_t *ips, ngx_http_apikey_record_t *rec)
         }
 
         fuzz_check(n < rec->nips, "fewer ips entries than CIDRs");
-        fuzz_check(ngx_http_apikey_parse_cidr(start, p - start, &want)
-                   == NGX_OK, "a bad CIDR in a loaded \"ips\"");
+        fuzz_check(ngx_apikey_parse_cidr(start, p - start, &want)
+                   != NGX_APIKEY_BAD, "a bad CIDR in a loaded \"ips\"");
 
         ngx_memcpy(&got, &ngx_http_apikey_record_ips(rec)[n],
                    sizeof(ngx_http_apikey_cidr_t));
@@ -262,9 +262,9 @@ fuzz_check_record(fuzz_fields_t *f, ngx_http_apikey_record_t *rec,
 
     out_len = 0;
 
-    fuzz_check(ngx_http_apikey_parse_grants(f->grants->data, f->grants->len,
-                                            out, &out_len)
-               == NGX_OK, "bad grants were loaded");
+    fuzz_check(ngx_apikey_parse_grants(f->grants->data, f->grants->len,
+                                       out, &out_len)
+               == NGX_APIKEY_OK, "bad grants were loaded");
     fuzz_check(out_len == rec->grants_len
                && memcmp(out, ngx_http_apikey_record_grants(rec), out_len)
                   == 0,

@@ -6,7 +6,10 @@ set -euo pipefail
 pkgs=(build-essential nginx-core nginx-dev libsodium-dev libhiredis-dev
       redis-server redis-sentinel redis-tools zlib1g-dev libpcre3-dev libssl-dev libtest-base-perl
       libwww-perl libjson-pp-perl curl python3 procps openssl
-      clang libclang-rt-14-dev binutils)
+      clang libclang-rt-14-dev binutils python3-redis nodejs)
+# the client packages' tests (clients/); node from another source (e.g.
+# NodeSource) brings its own npm, which Debian's npm package conflicts with
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 pkgs+=("$@")
 
 missing=()

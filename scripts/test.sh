@@ -59,7 +59,7 @@ fi
 if [ $# -gt 0 ]; then
     files=("$@")
 else
-    files=(t/*.t t/runner/*.t t/tools/*.t t/scripts/*.t)
+    files=(t/*.t t/runner/*.t t/tools/*.t t/scripts/*.t t/clients/*.t)
 
     # a short run of every fuzz harness on its seeds (docs/fuzzing.md has
     # the long ones); before prove, so that prove's summary ends the output

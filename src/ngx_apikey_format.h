@@ -1,9 +1,15 @@
 
 /*
- * The key format of SPEC section 7, shared by the module and apikeyctl:
- * a key ends in the CRC-32 (IEEE, zlib's crc32) of everything before it,
- * written in base62 ("0-9A-Za-z"), most significant digit first, padded
- * with '0' to six characters.  Nothing here depends on nginx.
+ * The key schema of docs/keys.md, shared by the module, apikeyctl and the
+ * fuzz harnesses, so that every reader and writer of the schema applies
+ * one set of rules: the key format (syntax, prefix, checksum) and the
+ * rules of each field of a key's record (id, owner, name, access, active,
+ * expires, limit, ips, grants).  Nothing here depends on nginx, allocates
+ * memory or keeps state; every function takes a pointer and a length.
+ *
+ * The checksum: a key ends in the CRC-32 (IEEE, zlib's crc32) of
+ * everything before it, written in base62 ("0-9A-Za-z"), most significant
+ * digit first, padded with '0' to six characters.
  */
 
 
@@ -12,15 +18,73 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 
-#define NGX_APIKEY_CHECKSUM_LEN  6
-#define NGX_APIKEY_RANDOM_LEN    32
+#define NGX_APIKEY_CHECKSUM_LEN    6
+#define NGX_APIKEY_RANDOM_LEN      32
+
+/* a key: 1..256 token characters (A-Z a-z 0-9 - . _ ~ + /), then any '=' */
+#define NGX_APIKEY_MAX_KEY_LEN     256
+
+/* the longest key prefix that still leaves room for a generated key */
+#define NGX_APIKEY_MAX_KEY_PREFIX                                             \
+    (NGX_APIKEY_MAX_KEY_LEN - NGX_APIKEY_RANDOM_LEN - NGX_APIKEY_CHECKSUM_LEN)
+
+/* the prefix of every Redis name ("apikey:") */
+#define NGX_APIKEY_MAX_PREFIX      128
+
+/* record field bounds: a record beyond them breaks the schema */
+#define NGX_APIKEY_MAX_STR         255      /* id, owner, name, resource */
+#define NGX_APIKEY_MAX_IPS         64
+#define NGX_APIKEY_MAX_GRANTS_LEN  4096     /* parsed: 2 + name per grant */
+#define NGX_APIKEY_MAX_EXPIRES     0xffffffff
+#define NGX_APIKEY_LIMIT_MAX       0xfffffff0
+#define NGX_APIKEY_LIMIT_UNLIMITED 0xfffffffe
+
+#define NGX_APIKEY_ACCESS_FULL     1
+#define NGX_APIKEY_ACCESS_READ     2
+#define NGX_APIKEY_ACCESS_LIMITED  3
+
+#define NGX_APIKEY_GRANT_READ      0x01
+#define NGX_APIKEY_GRANT_WRITE     0x02
+
+/* the results of the parsers */
+#define NGX_APIKEY_OK              0
+#define NGX_APIKEY_BAD             (-1)
+#define NGX_APIKEY_MASKED          1        /* CIDR host bits were set */
+
+
+typedef struct {
+    uint8_t                     family;     /* AF_INET or AF_INET6 */
+    uint8_t                     bits;
+    unsigned char               addr[16];
+} ngx_apikey_cidr_t;
 
 
 void ngx_apikey_checksum(const unsigned char *p, size_t len,
     unsigned char *out);
 int ngx_apikey_checksum_valid(const unsigned char *key, size_t len);
+
+int ngx_apikey_key_syntax(const unsigned char *key, size_t len);
+int ngx_apikey_key_prefix_valid(const unsigned char *p, size_t len);
+
+int ngx_apikey_id_valid(const unsigned char *p, size_t len);
+int ngx_apikey_text_valid(const unsigned char *p, size_t len);
+int ngx_apikey_parse_access(const unsigned char *p, size_t len);
+int ngx_apikey_parse_active(const unsigned char *p, size_t len);
+int ngx_apikey_parse_number(const unsigned char *p, size_t len,
+    uint32_t max, uint32_t *n);
+int ngx_apikey_parse_expires(const unsigned char *p, size_t len,
+    uint32_t *expires);
+int ngx_apikey_parse_limit(const unsigned char *p, size_t len,
+    uint32_t *limit);
+int ngx_apikey_parse_cidr(const unsigned char *p, size_t len,
+    ngx_apikey_cidr_t *cidr);
+int ngx_apikey_parse_ips(const unsigned char *p, size_t len,
+    ngx_apikey_cidr_t *cidr, unsigned *n);
+int ngx_apikey_parse_grants(const unsigned char *p, size_t len,
+    unsigned char *out, size_t *out_len);
 
 
 #endif /* _NGX_APIKEY_FORMAT_H_INCLUDED_ */

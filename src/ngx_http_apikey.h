@@ -18,25 +18,27 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_apikey_format.h"
+
 
 #define NGX_HTTP_APIKEY_DIGEST_LEN      32
 #define NGX_HTTP_APIKEY_HEX_LEN         64
-#define NGX_HTTP_APIKEY_MAX_KEY_LEN     256
+#define NGX_HTTP_APIKEY_MAX_KEY_LEN     NGX_APIKEY_MAX_KEY_LEN
 
 #define NGX_HTTP_APIKEY_HEADER_BEARER   0x01
 #define NGX_HTTP_APIKEY_HEADER_XSECRET  0x02
 
-#define NGX_HTTP_APIKEY_ACCESS_FULL     1
-#define NGX_HTTP_APIKEY_ACCESS_READ     2
-#define NGX_HTTP_APIKEY_ACCESS_LIMITED  3
+#define NGX_HTTP_APIKEY_ACCESS_FULL     NGX_APIKEY_ACCESS_FULL
+#define NGX_HTTP_APIKEY_ACCESS_READ     NGX_APIKEY_ACCESS_READ
+#define NGX_HTTP_APIKEY_ACCESS_LIMITED  NGX_APIKEY_ACCESS_LIMITED
 
-#define NGX_HTTP_APIKEY_GRANT_READ      0x01
-#define NGX_HTTP_APIKEY_GRANT_WRITE     0x02
+#define NGX_HTTP_APIKEY_GRANT_READ      NGX_APIKEY_GRANT_READ
+#define NGX_HTTP_APIKEY_GRANT_WRITE     NGX_APIKEY_GRANT_WRITE
 
 /* node->record.limit: absent in the record, or "unlimited" */
 #define NGX_HTTP_APIKEY_LIMIT_DEFAULT   0xffffffff
-#define NGX_HTTP_APIKEY_LIMIT_UNLIMITED 0xfffffffe
-#define NGX_HTTP_APIKEY_LIMIT_MAX       0xfffffff0
+#define NGX_HTTP_APIKEY_LIMIT_UNLIMITED NGX_APIKEY_LIMIT_UNLIMITED
+#define NGX_HTTP_APIKEY_LIMIT_MAX       NGX_APIKEY_LIMIT_MAX
 
 /* loc conf rate_limit: "off" */
 #define NGX_HTTP_APIKEY_RATE_OFF        0
@@ -47,12 +49,12 @@
 #define NGX_HTTP_APIKEY_SCOPE_LOCAL     0
 #define NGX_HTTP_APIKEY_SCOPE_CLUSTER   1
 
-/* record field bounds: a record beyond them breaks the schema */
-#define NGX_HTTP_APIKEY_MAX_STR         255
-#define NGX_HTTP_APIKEY_MAX_IPS         64
-#define NGX_HTTP_APIKEY_MAX_GRANTS_LEN  4096
+/* record field bounds (ngx_apikey_format.h): beyond them a record breaks */
+#define NGX_HTTP_APIKEY_MAX_STR         NGX_APIKEY_MAX_STR
+#define NGX_HTTP_APIKEY_MAX_IPS         NGX_APIKEY_MAX_IPS
+#define NGX_HTTP_APIKEY_MAX_GRANTS_LEN  NGX_APIKEY_MAX_GRANTS_LEN
 #define NGX_HTTP_APIKEY_MAX_FIELDS      256     /* HGETALL elements */
-#define NGX_HTTP_APIKEY_MAX_PREFIX      128
+#define NGX_HTTP_APIKEY_MAX_PREFIX      NGX_APIKEY_MAX_PREFIX
 
 /* a stream entry id: two 64-bit numbers, "ms-seq" */
 #define NGX_HTTP_APIKEY_STREAM_ID_LEN   48
@@ -122,11 +124,7 @@ typedef struct {
 } ngx_http_apikey_record_t;
 
 
-typedef struct {
-    uint8_t                     family;     /* AF_INET or AF_INET6 */
-    uint8_t                     bits;
-    u_char                      addr[16];
-} ngx_http_apikey_cidr_t;
+typedef ngx_apikey_cidr_t  ngx_http_apikey_cidr_t;
 
 
 /*
@@ -440,10 +438,6 @@ ngx_int_t ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     ngx_str_t *fields, ngx_uint_t nfields, ngx_http_apikey_record_t *rec,
     size_t *size);
 size_t ngx_http_apikey_record_max_size(void);
-ngx_int_t ngx_http_apikey_parse_cidr(u_char *p, size_t len,
-    ngx_http_apikey_cidr_t *cidr);
-ngx_int_t ngx_http_apikey_parse_grants(u_char *p, size_t len, u_char *out,
-    size_t *out_len);
 ngx_int_t ngx_http_apikey_digest(ngx_str_t *secret, u_char *key, size_t len,
     u_char *digest);
 ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,

@@ -26,36 +26,6 @@ static void ngx_http_apikey_trim(ngx_str_t *src, ngx_str_t *dst);
 #define NGX_HTTP_APIKEY_HEADER_OVERRIDE  0x04
 
 
-/*
- * Token characters of RFC 6750's b64token: A-Z a-z 0-9 - . _ ~ + /.
- * A byte per character rather than a bit: the check runs on every request.
- */
-
-static u_char  ngx_http_apikey_token[256] = {
-    /* 0x00 - 0x2a */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* + , - . / */
-    1, 0, 1, 1, 1,
-    /* 0 - 9 */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    /* : ; < = > ? @ */
-    0, 0, 0, 0, 0, 0, 0,
-    /* A - Z */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1,
-    /* [ \ ] ^ _ ` */
-    0, 0, 0, 0, 1, 0,
-    /* a - z */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1,
-    /* { | } ~ */
-    0, 0, 0, 1
-    /* 0x7f - 0xff: 0 */
-};
-
-
 static ngx_http_header_handler_pt  ngx_http_apikey_authorization_original;
 static ngx_uint_t                  ngx_http_apikey_patch_count;
 
@@ -362,28 +332,7 @@ ngx_int_t
 ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     ngx_str_t *key)
 {
-    u_char  *p, *last;
-
-    if (key->len == 0 || key->len > NGX_HTTP_APIKEY_MAX_KEY_LEN) {
-        return NGX_DECLINED;
-    }
-
-    p = key->data;
-    last = p + key->len;
-
-    while (p < last && ngx_http_apikey_token[*p]) {
-        p++;
-    }
-
-    if (p == key->data) {
-        return NGX_DECLINED;
-    }
-
-    while (p < last && *p == '=') {
-        p++;
-    }
-
-    if (p != last) {
+    if (!ngx_apikey_key_syntax(key->data, key->len)) {
         return NGX_DECLINED;
     }
 

@@ -1,9 +1,11 @@
 
 /*
- * A key's Redis hash (SPEC section 4) turned into the packed record image
- * the zone stores, and the key digest.  A record that breaks the schema is
- * refused whole, with one error-log line naming its id: a key is never
- * loaded half, nor with more power than its record gives.
+ * A key's Redis hash (docs/keys.md) turned into the packed record image
+ * the zone stores, and the key digest.  The rules of each field are the
+ * schema library's (ngx_apikey_format.c), shared with apikeyctl.  A
+ * record that breaks the schema is refused whole, with one error-log line
+ * naming its id: a key is never loaded half, nor with more power than its
+ * record gives.
  */
 
 
@@ -45,13 +47,6 @@ static struct {
 };
 
 
-static ngx_int_t ngx_http_apikey_parse_number(ngx_str_t *value,
-    uint32_t max, uint32_t *n);
-static ngx_int_t ngx_http_apikey_parse_ips(ngx_str_t *value,
-    ngx_http_apikey_cidr_t *cidr, ngx_uint_t *n);
-static ngx_uint_t ngx_http_apikey_printable(ngx_str_t *s);
-
-
 size_t
 ngx_http_apikey_record_max_size(void)
 {
@@ -76,7 +71,9 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     u_char                    *p, hex[NGX_HTTP_APIKEY_HEX_LEN];
     size_t                     len;
     ngx_str_t                 *f, *id;
-    ngx_uint_t                 i, j, nips;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i, j;
+    unsigned                   nips;
     const char                *why;
     ngx_http_apikey_fields_t   rf;
     ngx_http_apikey_cidr_t     cidr[NGX_HTTP_APIKEY_MAX_IPS];
@@ -125,53 +122,41 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
         goto invalid;
     }
 
-    if (!ngx_http_apikey_printable(&rf.id)
-        || !ngx_http_apikey_printable(&rf.owner)
-        || !ngx_http_apikey_printable(&rf.name))
+    if (!ngx_apikey_id_valid(rf.id.data, rf.id.len)
+        || !ngx_apikey_text_valid(rf.owner.data, rf.owner.len)
+        || !ngx_apikey_text_valid(rf.name.data, rf.name.len))
     {
         why = "control characters in \"id\", \"owner\" or \"name\"";
         goto invalid;
     }
 
-    if (rf.access.len == 4 && ngx_strncmp(rf.access.data, "full", 4) == 0) {
-        rec->access = NGX_HTTP_APIKEY_ACCESS_FULL;
+    rc = ngx_apikey_parse_access(rf.access.data, rf.access.len);
 
-    } else if (rf.access.len == 4
-               && ngx_strncmp(rf.access.data, "read", 4) == 0)
-    {
-        rec->access = NGX_HTTP_APIKEY_ACCESS_READ;
-
-    } else if (rf.access.len == 7
-               && ngx_strncmp(rf.access.data, "limited", 7) == 0)
-    {
-        rec->access = NGX_HTTP_APIKEY_ACCESS_LIMITED;
-
-    } else {
+    if (rc == NGX_APIKEY_BAD) {
         why = "unknown \"access\"";
         goto invalid;
     }
 
+    rec->access = (uint8_t) rc;
     rec->active = 1;
 
     if (rf.active.data) {
-        if (rf.active.len == 1 && rf.active.data[0] == '1') {
-            rec->active = 1;
+        rc = ngx_apikey_parse_active(rf.active.data, rf.active.len);
 
-        } else if (rf.active.len == 1 && rf.active.data[0] == '0') {
-            rec->active = 0;
-
-        } else {
+        if (rc == NGX_APIKEY_BAD) {
             why = "\"active\" is not 1 or 0";
             goto invalid;
         }
+
+        rec->active = (uint8_t) rc;
     }
 
     rec->expires = 0;
 
     if (rf.expires.data
-        && ngx_http_apikey_parse_number(&rf.expires, 0xffffffff,
-                                        &rec->expires)
-           != NGX_OK)
+        && ngx_apikey_parse_expires(rf.expires.data, rf.expires.len,
+                                    &rec->expires)
+           != NGX_APIKEY_OK)
     {
         why = "\"expires\" is not a number of seconds";
         goto invalid;
@@ -179,26 +164,19 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
 
     rec->limit = NGX_HTTP_APIKEY_LIMIT_DEFAULT;
 
-    if (rf.limit.data) {
-        if (rf.limit.len == 9
-            && ngx_strncmp(rf.limit.data, "unlimited", 9) == 0)
-        {
-            rec->limit = NGX_HTTP_APIKEY_LIMIT_UNLIMITED;
-
-        } else if (ngx_http_apikey_parse_number(&rf.limit,
-                                                NGX_HTTP_APIKEY_LIMIT_MAX,
-                                                &rec->limit)
-                   != NGX_OK)
-        {
-            why = "\"limit\" is not a number or \"unlimited\"";
-            goto invalid;
-        }
+    if (rf.limit.data
+        && ngx_apikey_parse_limit(rf.limit.data, rf.limit.len, &rec->limit)
+           != NGX_APIKEY_OK)
+    {
+        why = "\"limit\" is not a number or \"unlimited\"";
+        goto invalid;
     }
 
     nips = 0;
 
     if (rf.ips.data
-        && ngx_http_apikey_parse_ips(&rf.ips, cidr, &nips) != NGX_OK)
+        && ngx_apikey_parse_ips(rf.ips.data, rf.ips.len, cidr, &nips)
+           == NGX_APIKEY_BAD)
     {
         why = "bad CIDR in \"ips\"";
         goto invalid;
@@ -235,9 +213,8 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     len = 0;
 
     if (rf.grants.data
-        && ngx_http_apikey_parse_grants(rf.grants.data, rf.grants.len, p,
-                                        &len)
-           != NGX_OK)
+        && ngx_apikey_parse_grants(rf.grants.data, rf.grants.len, p, &len)
+           != NGX_APIKEY_OK)
     {
         why = "bad \"grants\"";
         goto invalid;
@@ -253,9 +230,7 @@ invalid:
 
     id = &rf.id;
 
-    if (id->len == 0 || id->len > NGX_HTTP_APIKEY_MAX_STR
-        || !ngx_http_apikey_printable(id))
-    {
+    if (!ngx_apikey_id_valid(id->data, id->len)) {
         ngx_hex_dump(hex, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -268,244 +243,6 @@ invalid:
                   "apikey: skipped the record with id \"%V\": %s", id, why);
 
     return NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_apikey_parse_number(ngx_str_t *value, uint32_t max, uint32_t *n)
-{
-    u_char    *p, *last;
-    uint64_t   v;
-
-    if (value->len == 0 || value->len > 10) {
-        return NGX_ERROR;
-    }
-
-    v = 0;
-    last = value->data + value->len;
-
-    for (p = value->data; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_ERROR;
-        }
-
-        v = v * 10 + (*p - '0');
-    }
-
-    if (v > max) {
-        return NGX_ERROR;
-    }
-
-    *n = (uint32_t) v;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_apikey_parse_ips(ngx_str_t *value, ngx_http_apikey_cidr_t *cidr,
-    ngx_uint_t *n)
-{
-    u_char  *p, *last, *start;
-
-    *n = 0;
-    p = value->data;
-    last = p + value->len;
-
-    for ( ;; ) {
-        while (p < last && (*p == ' ' || *p == ',')) {
-            p++;
-        }
-
-        if (p == last) {
-            return NGX_OK;
-        }
-
-        start = p;
-
-        while (p < last && *p != ' ' && *p != ',') {
-            p++;
-        }
-
-        if (*n == NGX_HTTP_APIKEY_MAX_IPS
-            || ngx_http_apikey_parse_cidr(start, p - start, &cidr[*n])
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        (*n)++;
-    }
-}
-
-
-/* "a.b.c.d[/n]" or an IPv6 address "[/n]", host bits must be zero */
-
-ngx_int_t
-ngx_http_apikey_parse_cidr(u_char *p, size_t len,
-    ngx_http_apikey_cidr_t *cidr)
-{
-    ngx_int_t   rc;
-    ngx_cidr_t  c;
-    ngx_str_t   text;
-
-    if (len == 0 || len > NGX_INET6_ADDRSTRLEN + 4) {
-        return NGX_ERROR;
-    }
-
-    text.data = p;
-    text.len = len;
-
-    /* NGX_DONE: host bits were set and are masked, as nginx's "allow" does */
-
-    rc = ngx_ptocidr(&text, &c);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(cidr, sizeof(ngx_http_apikey_cidr_t));
-
-    cidr->family = (uint8_t) c.family;
-
-    switch (c.family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        ngx_memcpy(cidr->addr, c.u.in6.addr.s6_addr, 16);
-        for (cidr->bits = 0; cidr->bits < 128; cidr->bits++) {
-            if (!(c.u.in6.mask.s6_addr[cidr->bits / 8]
-                  & (0x80 >> (cidr->bits % 8))))
-            {
-                break;
-            }
-        }
-        break;
-#endif
-
-    case AF_INET:
-        ngx_memcpy(cidr->addr, &c.u.in.addr, 4);
-        cidr->bits = 0;
-        while (cidr->bits < 32
-               && (ntohl(c.u.in.mask) & (0x80000000u >> cidr->bits)))
-        {
-            cidr->bits++;
-        }
-        break;
-
-    default:
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * "res:r res:w res:rw" into [perm][len][name]... ; a resource granted
- * twice gets the union of its permissions.
- */
-
-ngx_int_t
-ngx_http_apikey_parse_grants(u_char *p, size_t len, u_char *out,
-    size_t *out_len)
-{
-    u_char   *last, *start, *colon, *g, *end, perm;
-    size_t    name_len;
-
-    last = p + len;
-    end = out;
-
-    for ( ;; ) {
-        while (p < last && *p == ' ') {
-            p++;
-        }
-
-        if (p == last) {
-            break;
-        }
-
-        start = p;
-        colon = NULL;
-
-        while (p < last && *p != ' ') {
-            if (*p == ':') {
-                colon = p;
-            }
-
-            if (*p < 0x21 || *p == 0x7f) {
-                return NGX_ERROR;
-            }
-
-            p++;
-        }
-
-        if (colon == NULL || colon == start) {
-            return NGX_ERROR;
-        }
-
-        name_len = colon - start;
-
-        if (name_len > 255) {
-            return NGX_ERROR;
-        }
-
-        if (p - colon == 2 && colon[1] == 'r') {
-            perm = NGX_HTTP_APIKEY_GRANT_READ;
-
-        } else if (p - colon == 2 && colon[1] == 'w') {
-            perm = NGX_HTTP_APIKEY_GRANT_READ|NGX_HTTP_APIKEY_GRANT_WRITE;
-
-        } else if (p - colon == 3
-                   && ((colon[1] == 'r' && colon[2] == 'w')
-                       || (colon[1] == 'w' && colon[2] == 'r')))
-        {
-            perm = NGX_HTTP_APIKEY_GRANT_READ|NGX_HTTP_APIKEY_GRANT_WRITE;
-
-        } else {
-            return NGX_ERROR;
-        }
-
-        for (g = out; g < end; g += 2 + g[1]) {
-            if (g[1] == name_len && ngx_memcmp(g + 2, start, name_len) == 0) {
-                g[0] |= perm;
-                break;
-            }
-        }
-
-        if (g < end) {
-            continue;
-        }
-
-        if ((size_t) (end - out) + 2 + name_len
-            > NGX_HTTP_APIKEY_MAX_GRANTS_LEN)
-        {
-            return NGX_ERROR;
-        }
-
-        *end++ = perm;
-        *end++ = (u_char) name_len;
-        end = ngx_cpymem(end, start, name_len);
-    }
-
-    *out_len = end - out;
-
-    return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_apikey_printable(ngx_str_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] < 0x20 || s->data[i] == 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -35,13 +35,18 @@
 
 #define ACTL_DIGEST_LEN      32
 #define ACTL_HEX_LEN         64
-#define ACTL_MAX_KEY_LEN     256
-#define ACTL_MAX_KEY_PREFIX  64
-#define ACTL_MAX_STR         255
-#define ACTL_MAX_IPS         64
-#define ACTL_MAX_GRANTS      256
-#define ACTL_MAX_GRANTS_LEN  4096
-#define ACTL_MAX_PREFIX      200
+/* the schema's bounds are the module's: ngx_apikey_format.h */
+#define ACTL_MAX_KEY_LEN     NGX_APIKEY_MAX_KEY_LEN
+#define ACTL_MAX_KEY_PREFIX  NGX_APIKEY_MAX_KEY_PREFIX
+#define ACTL_MAX_STR         NGX_APIKEY_MAX_STR
+#define ACTL_MAX_IPS         NGX_APIKEY_MAX_IPS
+#define ACTL_MAX_GRANTS_LEN  NGX_APIKEY_MAX_GRANTS_LEN
+#define ACTL_MAX_PREFIX      NGX_APIKEY_MAX_PREFIX
+
+/* the fewest bytes a parsed grant takes is 3 ([perm][len][1 byte]) */
+#define ACTL_MAX_GRANTS      (NGX_APIKEY_MAX_GRANTS_LEN / 3)
+/* and its text at most 5 ("x:rw "): room for the text of any that fit */
+#define ACTL_MAX_GRANTS_TEXT (ACTL_MAX_GRANTS * 5 + 1)
 #define ACTL_MAX_NAME        1024
 #define ACTL_ID_RANDOM_LEN   12
 #define ACTL_SECRET_MIN      32
@@ -50,9 +55,12 @@
 #define ACTL_MAX_HOURS       8784
 #define ACTL_MAX_LOG         8       /* change log commands per write */
 #define ACTL_CHANGES_MAXLEN  "100000"   /* entries the stream keeps, ~ */
-#define ACTL_MAX_LIMIT       4294967280ULL
-#define ACTL_MAX_TIME        4294967295LL     /* the module's bound */
+#define ACTL_MAX_LIMIT       ((unsigned long long) NGX_APIKEY_LIMIT_MAX)
+#define ACTL_MAX_TIME        ((long long) NGX_APIKEY_MAX_EXPIRES)
 #define ACTL_ATTEMPTS        8
+
+#define ACTL_ID_LOOKUP       1
+#define ACTL_ID_NEW          2
 
 #define ACTL_GRANT_R         0x01
 #define ACTL_GRANT_W         0x02
@@ -219,6 +227,7 @@ int actl_parse_time(const char *s, time_t now, long long *out);
 int actl_check_cidr(const char *s);
 int actl_add_grant(actl_conf_t *cf, const char *s);
 int actl_check_text(const char *what, const char *s, int id);
+int actl_grants_text(actl_conf_t *cf, char *buf, size_t size);
 
 /* transport.c */
 redisContext *actl_transport_connect(actl_conf_t *cf, const char *host,

@@ -15,7 +15,7 @@ actl_cmd_create(actl_conf_t *cf)
     char         key[ACTL_MAX_KEY_LEN + 1], digest[ACTL_HEX_LEN + 1];
     char         id[ACTL_MAX_STR + 1], expires[32];
     char         rname[ACTL_MAX_NAME], iname[ACTL_MAX_NAME];
-    char         events[ACTL_MAX_NAME], grants[ACTL_MAX_GRANTS_LEN + 1];
+    char         events[ACTL_MAX_NAME], grants[ACTL_MAX_GRANTS_TEXT];
     char         ips[ACTL_MAX_IPS * 72];
     size_t       len, n;
     redisReply  *r;
@@ -25,16 +25,7 @@ actl_cmd_create(actl_conf_t *cf)
 
     /* the record's fields (but the key) do not change between attempts */
 
-    grants[0] = '\0';
-    n = 0;
-
-    for (i = 0; i < cf->ngrants; i++) {
-        n += snprintf(grants + n, sizeof(grants) - n, "%s%.*s:%s",
-                      i ? " " : "", (int) cf->grants[i].len,
-                      cf->grants[i].resource,
-                      cf->grants[i].perm == ACTL_GRANT_R ? "r"
-                      : cf->grants[i].perm == ACTL_GRANT_W ? "w" : "rw");
-    }
+    (void) actl_grants_text(cf, grants, sizeof(grants));
 
     ips[0] = '\0';
     n = 0;

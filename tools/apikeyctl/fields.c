@@ -235,85 +235,59 @@ actl_digits(const char *s, int n)
 }
 
 
-/* 0: a valid address or CIDR; 1: host bits set; -1: invalid */
+/*
+ * 0: a valid address or CIDR; 1: host bits set (the module would mask
+ * them, a writer refuses them); -1: invalid.  The schema library's rule.
+ */
 
 int
 actl_check_cidr(const char *s)
 {
-    int             family, i, max;
-    char            addr[64];
-    size_t          len;
-    long long       bits;
-    const char     *slash;
-    unsigned char   buf[16], mask;
+    ngx_apikey_cidr_t  cidr;
 
-    slash = strchr(s, '/');
-    len = slash ? (size_t) (slash - s) : strlen(s);
+    switch (ngx_apikey_parse_cidr((const unsigned char *) s, strlen(s),
+                                  &cidr))
+    {
+    case NGX_APIKEY_OK:
+        return 0;
 
-    if (len == 0 || len >= sizeof(addr)) {
+    case NGX_APIKEY_MASKED:
+        return 1;
+
+    default:
         return -1;
     }
-
-    memcpy(addr, s, len);
-    addr[len] = '\0';
-
-    if (strchr(addr, ':')) {
-        family = AF_INET6;
-        max = 128;
-
-    } else {
-        family = AF_INET;
-        max = 32;
-    }
-
-    if (inet_pton(family, addr, buf) != 1) {
-        return -1;
-    }
-
-    bits = max;
-
-    if (slash) {
-        if (strlen(slash + 1) > 3
-            || actl_parse_long(slash + 1, max, &bits) != ACTL_OK)
-        {
-            return -1;
-        }
-    }
-
-    for (i = 0; i < max / 8; i++) {
-        if (bits >= 8 * (i + 1)) {
-            mask = 0xff;
-
-        } else if (bits <= 8 * i) {
-            mask = 0;
-
-        } else {
-            mask = (unsigned char) (0xff << (8 - (bits - 8 * i)));
-        }
-
-        if (buf[i] & (unsigned char) ~mask) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
-/* "resource:r", "resource:w" or "resource:rw"; merged per resource */
+/*
+ * "resource:r", "resource:w" or "resource:rw": one item of the schema
+ * library's "grants" rule; merged per resource
+ */
 
 int
 actl_add_grant(actl_conf_t *cf, const char *s)
 {
-    int          i, perm;
-    size_t       len;
-    const char  *colon, *p;
+    int             i, perm;
+    size_t          len, out_len;
+    const char     *colon;
+    unsigned char   out[NGX_APIKEY_MAX_GRANTS_LEN];
+
+    len = strlen(s);
+
+    /* a space would make it several items */
+
+    if (len == 0 || strchr(s, ' ') != NULL
+        || ngx_apikey_parse_grants((const unsigned char *) s, len, out,
+                                   &out_len)
+           != NGX_APIKEY_OK)
+    {
+        goto invalid;
+    }
 
     colon = strrchr(s, ':');
 
-    if (colon == NULL || colon == s) {
-        goto invalid;
-    }
+    /* written as given: "w" stays "w" (the module reads it as "rw") */
 
     if (strcmp(colon + 1, "r") == 0) {
         perm = ACTL_GRANT_R;
@@ -321,24 +295,11 @@ actl_add_grant(actl_conf_t *cf, const char *s)
     } else if (strcmp(colon + 1, "w") == 0) {
         perm = ACTL_GRANT_W;
 
-    } else if (strcmp(colon + 1, "rw") == 0 || strcmp(colon + 1, "wr") == 0) {
-        perm = ACTL_GRANT_R | ACTL_GRANT_W;
-
     } else {
-        goto invalid;
+        perm = ACTL_GRANT_R | ACTL_GRANT_W;
     }
 
     len = (size_t) (colon - s);
-
-    if (len > ACTL_MAX_STR) {
-        goto invalid;
-    }
-
-    for (p = s; p < colon; p++) {
-        if (*p <= ' ' || *p == ':' || *p == 0x7f) {
-            goto invalid;
-        }
-    }
 
     for (i = 0; i < cf->ngrants; i++) {
         if (cf->grants[i].len == len
@@ -365,14 +326,55 @@ invalid:
 
     return actl_error(ACTL_EUSAGE, "invalid --grant \"%s\": use "
                       "resource:r, resource:w or resource:rw (the resource "
-                      "up to %d bytes, without spaces or ':')", s,
-                      ACTL_MAX_STR);
+                      "1 to %d bytes, without spaces or control "
+                      "characters)", s, ACTL_MAX_STR);
 }
 
 
 /*
- * ids: 1..255 of letters, digits and "-._~:@+"; owner and name: up to
- * 255 bytes without control characters
+ * the "grants" field as written: "res:perm" items separated by spaces;
+ * ACTL_EUSAGE when it would not fit the module's bound (the schema
+ * library parses it as the module does)
+ */
+
+int
+actl_grants_text(actl_conf_t *cf, char *buf, size_t size)
+{
+    int            i;
+    size_t         n, out_len;
+    unsigned char  out[NGX_APIKEY_MAX_GRANTS_LEN];
+
+    buf[0] = '\0';
+    n = 0;
+
+    for (i = 0; i < cf->ngrants; i++) {
+        n += snprintf(buf + n, size - n, "%s%.*s:%s",
+                      i ? " " : "", (int) cf->grants[i].len,
+                      cf->grants[i].resource,
+                      cf->grants[i].perm == ACTL_GRANT_R ? "r"
+                      : cf->grants[i].perm == ACTL_GRANT_W ? "w" : "rw");
+
+        if (n >= size) {
+            return ACTL_EUSAGE;
+        }
+    }
+
+    if (ngx_apikey_parse_grants((unsigned char *) buf, n, out, &out_len)
+        != NGX_APIKEY_OK)
+    {
+        return ACTL_EUSAGE;
+    }
+
+    return ACTL_OK;
+}
+
+
+/*
+ * The schema library's rules: an id is 1..255 bytes, owner and name up
+ * to 255 bytes, without control characters.  id: 0 for owner and name,
+ * ACTL_ID_LOOKUP for an id to find (any the module loads), ACTL_ID_NEW
+ * for an id to create, which apikeyctl keeps to letters, digits and
+ * "-._~:@+" so that it is easy to type, log and put in a URL.
  */
 
 int
@@ -382,22 +384,27 @@ actl_check_text(const char *what, const char *s, int id)
     const unsigned char  *p;
 
     len = strlen(s);
+    p = (const unsigned char *) s;
 
     if ((id && len == 0) || len > ACTL_MAX_STR) {
         return actl_error(ACTL_EUSAGE, "invalid %s: 1..%d bytes expected",
                           what, ACTL_MAX_STR);
     }
 
-    for (p = (const unsigned char *) s; *p; p++) {
-        if (id) {
-            if (!isalnum(*p) && strchr("-._~:@+", *p) == NULL) {
-                return actl_error(ACTL_EUSAGE, "invalid id \"%s\": use "
-                                  "letters, digits and - . _ ~ : @ +", s);
-            }
+    if (!(id ? ngx_apikey_id_valid(p, len) : ngx_apikey_text_valid(p, len)))
+    {
+        return actl_error(ACTL_EUSAGE, "invalid %s: control characters "
+                          "are not allowed", what);
+    }
 
-        } else if (*p < 0x20 || *p == 0x7f) {
-            return actl_error(ACTL_EUSAGE, "invalid %s: control characters "
-                              "are not allowed", what);
+    if (id != ACTL_ID_NEW) {
+        return ACTL_OK;
+    }
+
+    for ( /* void */ ; *p; p++) {
+        if (!isalnum(*p) && strchr("-._~:@+", *p) == NULL) {
+            return actl_error(ACTL_EUSAGE, "invalid id \"%s\": use "
+                              "letters, digits and - . _ ~ : @ +", s);
         }
     }
 

@@ -216,6 +216,7 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
 int
 actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 {
+    uint32_t   u;
     long long  n;
 
     switch (opt->id) {
@@ -291,9 +292,9 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
         break;
 
     case ACTL_OPT_LIMIT:
-        if (strcmp(value, "unlimited") != 0
-            && actl_parse_long(value, (long long) ACTL_MAX_LIMIT, &n)
-               != ACTL_OK)
+        if (ngx_apikey_parse_limit((const unsigned char *) value,
+                                   strlen(value), &u)
+            != NGX_APIKEY_OK)
         {
             return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use a "
                               "number of requests per hour (0..%llu) or "
@@ -393,9 +394,8 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 int
 actl_check_args(actl_conf_t *cf)
 {
-    int          i;
-    size_t       len;
-    const char  *p;
+    char    grants[ACTL_MAX_GRANTS_TEXT];
+    size_t  len;
 
     len = strlen(cf->prefix);
     if (len > ACTL_MAX_PREFIX) {
@@ -440,7 +440,7 @@ actl_check_args(actl_conf_t *cf)
     }
 
     if (cf->nargs == 1) {
-        if (actl_check_text("id", cf->arg, 1) != ACTL_OK) {
+        if (actl_check_text("id", cf->arg, ACTL_ID_LOOKUP) != ACTL_OK) {
             return ACTL_EUSAGE;
         }
     }
@@ -449,25 +449,24 @@ actl_check_args(actl_conf_t *cf)
         return ACTL_OK;
     }
 
-    len = strlen(cf->key_prefix);
-    if (len > ACTL_MAX_KEY_PREFIX) {
-        return actl_error(ACTL_EUSAGE, "--key-prefix is longer than %d bytes",
-                          ACTL_MAX_KEY_PREFIX);
-    }
+    /* the module's apikey_prefix rule; "" is a key without a prefix */
 
-    for (p = cf->key_prefix; *p; p++) {
-        if (!isalnum((unsigned char) *p) && strchr("-._~+/", *p) == NULL) {
-            return actl_error(ACTL_EUSAGE, "invalid --key-prefix \"%s\": "
-                              "use letters, digits and - . _ ~ + /",
-                              cf->key_prefix);
-        }
+    len = strlen(cf->key_prefix);
+
+    if (len
+        && !ngx_apikey_key_prefix_valid((const unsigned char *)
+                                        cf->key_prefix, len))
+    {
+        return actl_error(ACTL_EUSAGE, "invalid --key-prefix \"%s\": use "
+                          "up to %d letters, digits and - . _ ~ + /",
+                          cf->key_prefix, ACTL_MAX_KEY_PREFIX);
     }
 
     if (cf->command == ACTL_CMD_ROTATE) {
         return ACTL_OK;
     }
 
-    if (cf->id && actl_check_text("id", cf->id, 1) != ACTL_OK) {
+    if (cf->id && actl_check_text("id", cf->id, ACTL_ID_NEW) != ACTL_OK) {
         return ACTL_EUSAGE;
     }
 
@@ -479,8 +478,9 @@ actl_check_args(actl_conf_t *cf)
         return ACTL_EUSAGE;
     }
 
-    if (strcmp(cf->access, "full") != 0 && strcmp(cf->access, "read") != 0
-        && strcmp(cf->access, "limited") != 0)
+    if (ngx_apikey_parse_access((const unsigned char *) cf->access,
+                                strlen(cf->access))
+        == NGX_APIKEY_BAD)
     {
         return actl_error(ACTL_EUSAGE, "invalid --access \"%s\": use full, "
                           "read or limited", cf->access);
@@ -495,14 +495,10 @@ actl_check_args(actl_conf_t *cf)
                 "is refused everywhere\n");
     }
 
-    len = 0;
-    for (i = 0; i < cf->ngrants; i++) {
-        len += cf->grants[i].len + 4;
-    }
-
-    if (len > ACTL_MAX_GRANTS_LEN) {
-        return actl_error(ACTL_EUSAGE, "the grants are longer than %d bytes",
-                          ACTL_MAX_GRANTS_LEN);
+    if (actl_grants_text(cf, grants, sizeof(grants)) != ACTL_OK) {
+        return actl_error(ACTL_EUSAGE, "the grants take more than the %d "
+                          "bytes the module allows (2 bytes and the "
+                          "resource each)", ACTL_MAX_GRANTS_LEN);
     }
 
     if (cf->has_expires && cf->expires != 0 && cf->expires <= cf->now) {
