@@ -1,4 +1,4 @@
-# SPEC section 8: the status location (JSON and Prometheus), per-key usage
+# docs/observability.md: the status location (JSON and Prometheus), per-key usage
 # written back to Redis, and that no raw key reaches any log line.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
