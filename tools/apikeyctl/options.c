@@ -1,0 +1,481 @@
+
+/*
+ * apikeyctl's command line: the option table, the parser, the checks
+ * that need all options at once, and the --hash-secret file.
+ */
+
+
+#include "apikeyctl.h"
+
+
+static const char  *actl_commands[] = {
+    "", "create", "list", "show", "revoke", "delete", "rotate", "hash",
+    "usage", "help", NULL
+};
+
+
+#define ACTL_RECORD  (ACTL_IN(ACTL_CMD_CREATE))
+#define ACTL_NEWKEY  (ACTL_IN(ACTL_CMD_CREATE) | ACTL_IN(ACTL_CMD_ROTATE))
+
+static const actl_option_t  actl_options[] = {
+    { "redis",      ACTL_OPT_REDIS,      1, 0, ACTL_ALL },
+    { "db",         ACTL_OPT_DB,         1, 0, ACTL_ALL },
+    { "user",       ACTL_OPT_USER,       1, 0, ACTL_ALL },
+    { "password",   ACTL_OPT_PASSWORD,   1, 0, ACTL_ALL },
+    { "prefix",     ACTL_OPT_PREFIX,     1, 0, ACTL_ALL },
+    { "hash-secret", ACTL_OPT_SECRET,    1, 0, ACTL_ALL },
+    { "json",       ACTL_OPT_JSON,       0, 0, ACTL_ALL },
+    { "help",       ACTL_OPT_HELP,       0, 0, ACTL_ALL },
+    { "key-prefix", ACTL_OPT_KEY_PREFIX, 1, 0, ACTL_NEWKEY },
+    { "id",         ACTL_OPT_ID,         1, 0, ACTL_RECORD },
+    { "owner",      ACTL_OPT_OWNER,      1, 0, ACTL_RECORD },
+    { "name",       ACTL_OPT_NAME,       1, 0, ACTL_RECORD },
+    { "access",     ACTL_OPT_ACCESS,     1, 0, ACTL_RECORD },
+    { "grant",      ACTL_OPT_GRANT,      1, 1, ACTL_RECORD },
+    { "expires",    ACTL_OPT_EXPIRES,    1, 0, ACTL_NEWKEY },
+    { "limit",      ACTL_OPT_LIMIT,      1, 0, ACTL_RECORD },
+    { "ip",         ACTL_OPT_IP,         1, 1, ACTL_RECORD },
+    { "inactive",   ACTL_OPT_INACTIVE,   0, 0, ACTL_RECORD },
+    { "grace",      ACTL_OPT_GRACE,      1, 0, ACTL_IN(ACTL_CMD_ROTATE) },
+    { "hours",      ACTL_OPT_HOURS,      1, 0, ACTL_IN(ACTL_CMD_USAGE) },
+    { NULL, 0, 0, 0, 0 }
+};
+
+
+const actl_option_t *
+actl_find_option(const char *name, size_t len)
+{
+    const actl_option_t  *opt;
+
+    for (opt = actl_options; opt->name; opt++) {
+        if (strlen(opt->name) == len && memcmp(opt->name, name, len) == 0) {
+            return opt;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+actl_parse_args(actl_conf_t *cf, int argc, char **argv)
+{
+    int                   i, k, rc, options_done;
+    size_t                len;
+    const char           *arg, *name, *eq, *value;
+    const actl_option_t  *opt;
+
+    options_done = 0;
+
+    for (i = 1; i < argc; i++) {
+        arg = argv[i];
+
+        if (!options_done && strcmp(arg, "--") == 0) {
+            options_done = 1;
+            continue;
+        }
+
+        if (!options_done && (strcmp(arg, "-h") == 0)) {
+            cf->command = ACTL_CMD_HELP;
+            return ACTL_OK;
+        }
+
+        if (!options_done && arg[0] == '-' && arg[1] == '-') {
+            name = arg + 2;
+            eq = strchr(name, '=');
+            len = eq ? (size_t) (eq - name) : strlen(name);
+
+            opt = actl_find_option(name, len);
+            if (opt == NULL) {
+                return actl_error(ACTL_EUSAGE, "unknown option \"--%.*s\"",
+                                  (int) len, name);
+            }
+
+            if (opt->has_arg) {
+                if (eq) {
+                    value = eq + 1;
+
+                } else if (i + 1 < argc) {
+                    value = argv[++i];
+
+                } else {
+                    return actl_error(ACTL_EUSAGE,
+                                      "option \"--%s\" needs a value",
+                                      opt->name);
+                }
+
+            } else {
+                if (eq) {
+                    return actl_error(ACTL_EUSAGE,
+                                      "option \"--%s\" takes no value",
+                                      opt->name);
+                }
+
+                value = NULL;
+            }
+
+            if (cf->seen[opt->id] && !opt->repeat) {
+                return actl_error(ACTL_EUSAGE, "option \"--%s\" given twice",
+                                  opt->name);
+            }
+
+            cf->seen[opt->id]++;
+
+            rc = actl_set_option(cf, opt, value);
+            if (rc != ACTL_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+            return actl_error(ACTL_EUSAGE, "unknown option \"%s\"", arg);
+        }
+
+        if (cf->command == ACTL_CMD_NONE) {
+            for (k = 1; actl_commands[k]; k++) {
+                if (strcmp(arg, actl_commands[k]) == 0) {
+                    cf->command = k;
+                    break;
+                }
+            }
+
+            if (cf->command == ACTL_CMD_NONE) {
+                return actl_error(ACTL_EUSAGE, "unknown command \"%s\"", arg);
+            }
+
+            continue;
+        }
+
+        if (cf->nargs > 0) {
+            return actl_error(ACTL_EUSAGE, "unexpected argument \"%s\"", arg);
+        }
+
+        cf->arg = arg;
+        cf->nargs++;
+    }
+
+    if (cf->seen[ACTL_OPT_HELP]) {
+        cf->command = ACTL_CMD_HELP;
+        return ACTL_OK;
+    }
+
+    if (cf->command == ACTL_CMD_NONE) {
+        return actl_error(ACTL_EUSAGE, "no command given");
+    }
+
+    if (cf->command == ACTL_CMD_HELP) {
+        return ACTL_OK;
+    }
+
+    for (opt = actl_options; opt->name; opt++) {
+        if (cf->seen[opt->id] && !(opt->commands & ACTL_IN(cf->command))) {
+            return actl_error(ACTL_EUSAGE,
+                              "option \"--%s\" does not apply to \"%s\"",
+                              opt->name, actl_commands[cf->command]);
+        }
+    }
+
+    switch (cf->command) {
+
+    case ACTL_CMD_SHOW:
+    case ACTL_CMD_REVOKE:
+    case ACTL_CMD_DELETE:
+    case ACTL_CMD_ROTATE:
+    case ACTL_CMD_USAGE:
+        if (cf->nargs != 1) {
+            return actl_error(ACTL_EUSAGE, "\"%s\" needs an id",
+                              actl_commands[cf->command]);
+        }
+
+        break;
+
+    default:
+        if (cf->nargs != 0) {
+            return actl_error(ACTL_EUSAGE, "\"%s\" takes no argument",
+                              actl_commands[cf->command]);
+        }
+
+        break;
+    }
+
+    return ACTL_OK;
+}
+
+
+int
+actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
+{
+    long long  n;
+
+    switch (opt->id) {
+
+    case ACTL_OPT_REDIS:
+        cf->redis = value;
+        break;
+
+    case ACTL_OPT_DB:
+        if (actl_parse_long(value, 1000000, &n) != ACTL_OK) {
+            return actl_error(ACTL_EUSAGE, "invalid --db \"%s\"", value);
+        }
+
+        cf->db = (long) n;
+        break;
+
+    case ACTL_OPT_USER:
+        cf->user = value;
+        break;
+
+    case ACTL_OPT_PASSWORD:
+        cf->password = value;
+        break;
+
+    case ACTL_OPT_PREFIX:
+        cf->prefix = value;
+        break;
+
+    case ACTL_OPT_SECRET:
+        cf->secret_file = value;
+        break;
+
+    case ACTL_OPT_JSON:
+        cf->json = 1;
+        break;
+
+    case ACTL_OPT_KEY_PREFIX:
+        cf->key_prefix = value;
+        break;
+
+    case ACTL_OPT_ID:
+        cf->id = value;
+        break;
+
+    case ACTL_OPT_OWNER:
+        cf->owner = value;
+        break;
+
+    case ACTL_OPT_NAME:
+        cf->name = value;
+        break;
+
+    case ACTL_OPT_ACCESS:
+        cf->access = value;
+        break;
+
+    case ACTL_OPT_GRANT:
+        return actl_add_grant(cf, value);
+
+    case ACTL_OPT_EXPIRES:
+        if (actl_parse_time(value, cf->now, &cf->expires) != ACTL_OK) {
+            return actl_error(ACTL_EUSAGE, "invalid --expires \"%s\": use "
+                              "unix seconds, +30d, +12h, +90m, +45s, "
+                              "2027-01-31, 2027-01-31T12:00:00Z or never, "
+                              "up to 2106-02-07T06:28:15Z", value);
+        }
+
+        cf->has_expires = 1;
+        break;
+
+    case ACTL_OPT_LIMIT:
+        if (strcmp(value, "unlimited") != 0
+            && actl_parse_long(value, (long long) ACTL_MAX_LIMIT, &n)
+               != ACTL_OK)
+        {
+            return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use a "
+                              "number of requests per hour (0..%llu) or "
+                              "\"unlimited\"", value, ACTL_MAX_LIMIT);
+        }
+
+        cf->limit = value;
+        break;
+
+    case ACTL_OPT_IP:
+        if (cf->nips == ACTL_MAX_IPS) {
+            return actl_error(ACTL_EUSAGE, "too many --ip (at most %d)",
+                              ACTL_MAX_IPS);
+        }
+
+        switch (actl_check_cidr(value)) {
+
+        case 0:
+            break;
+
+        case 1:
+            return actl_error(ACTL_EUSAGE, "invalid --ip \"%s\": the "
+                              "address has bits set beyond the /mask",
+                              value);
+
+        default:
+            return actl_error(ACTL_EUSAGE, "invalid --ip \"%s\": use an "
+                              "IPv4 or IPv6 address or CIDR, e.g. "
+                              "10.0.0.0/8 or 2001:db8::/32", value);
+        }
+
+        cf->ips[cf->nips++] = value;
+        break;
+
+    case ACTL_OPT_INACTIVE:
+        cf->inactive = 1;
+        break;
+
+    case ACTL_OPT_GRACE:
+        if (actl_parse_duration(value, &cf->grace) != ACTL_OK) {
+            return actl_error(ACTL_EUSAGE, "invalid --grace \"%s\": use "
+                              "seconds or a duration like 24h, 90m, 7d",
+                              value);
+        }
+
+        break;
+
+    case ACTL_OPT_HOURS:
+        if (actl_parse_long(value, ACTL_MAX_HOURS, &n) != ACTL_OK || n < 1) {
+            return actl_error(ACTL_EUSAGE, "invalid --hours \"%s\": use "
+                              "1..%d", value, ACTL_MAX_HOURS);
+        }
+
+        cf->hours = (long) n;
+        break;
+
+    default: /* ACTL_OPT_HELP */
+        break;
+    }
+
+    return ACTL_OK;
+}
+
+
+int
+actl_check_args(actl_conf_t *cf)
+{
+    int          i;
+    size_t       len;
+    const char  *p;
+
+    len = strlen(cf->prefix);
+    if (len > ACTL_MAX_PREFIX) {
+        return actl_error(ACTL_EUSAGE, "--prefix is longer than %d bytes",
+                          ACTL_MAX_PREFIX);
+    }
+
+    if (cf->user && cf->password == NULL) {
+        return actl_error(ACTL_EUSAGE, "--user needs --password (or "
+                          "APIKEYCTL_PASSWORD)");
+    }
+
+    if (cf->nargs == 1) {
+        if (actl_check_text("id", cf->arg, 1) != ACTL_OK) {
+            return ACTL_EUSAGE;
+        }
+    }
+
+    if (cf->command != ACTL_CMD_CREATE && cf->command != ACTL_CMD_ROTATE) {
+        return ACTL_OK;
+    }
+
+    len = strlen(cf->key_prefix);
+    if (len > ACTL_MAX_KEY_PREFIX) {
+        return actl_error(ACTL_EUSAGE, "--key-prefix is longer than %d bytes",
+                          ACTL_MAX_KEY_PREFIX);
+    }
+
+    for (p = cf->key_prefix; *p; p++) {
+        if (!isalnum((unsigned char) *p) && strchr("-._~+/", *p) == NULL) {
+            return actl_error(ACTL_EUSAGE, "invalid --key-prefix \"%s\": "
+                              "use letters, digits and - . _ ~ + /",
+                              cf->key_prefix);
+        }
+    }
+
+    if (cf->command == ACTL_CMD_ROTATE) {
+        return ACTL_OK;
+    }
+
+    if (cf->id && actl_check_text("id", cf->id, 1) != ACTL_OK) {
+        return ACTL_EUSAGE;
+    }
+
+    if (cf->owner && actl_check_text("owner", cf->owner, 0) != ACTL_OK) {
+        return ACTL_EUSAGE;
+    }
+
+    if (cf->name && actl_check_text("name", cf->name, 0) != ACTL_OK) {
+        return ACTL_EUSAGE;
+    }
+
+    if (strcmp(cf->access, "full") != 0 && strcmp(cf->access, "read") != 0
+        && strcmp(cf->access, "limited") != 0)
+    {
+        return actl_error(ACTL_EUSAGE, "invalid --access \"%s\": use full, "
+                          "read or limited", cf->access);
+    }
+
+    if (cf->ngrants && strcmp(cf->access, "limited") != 0) {
+        return actl_error(ACTL_EUSAGE, "--grant needs --access limited");
+    }
+
+    if (cf->ngrants == 0 && strcmp(cf->access, "limited") == 0) {
+        fprintf(stderr, "apikeyctl: warning: a limited key without --grant "
+                "is refused everywhere\n");
+    }
+
+    len = 0;
+    for (i = 0; i < cf->ngrants; i++) {
+        len += cf->grants[i].len + 4;
+    }
+
+    if (len > ACTL_MAX_GRANTS_LEN) {
+        return actl_error(ACTL_EUSAGE, "the grants are longer than %d bytes",
+                          ACTL_MAX_GRANTS_LEN);
+    }
+
+    if (cf->has_expires && cf->expires != 0 && cf->expires <= cf->now) {
+        fprintf(stderr, "apikeyctl: warning: --expires is in the past; the "
+                "key is created expired\n");
+    }
+
+    return ACTL_OK;
+}
+
+
+int
+actl_read_secret(actl_conf_t *cf)
+{
+    int     c;
+    FILE   *f;
+    size_t  n;
+
+    f = fopen(cf->secret_file, "rb");
+    if (f == NULL) {
+        return actl_error(ACTL_EUSAGE, "cannot open --hash-secret \"%s\": %s",
+                          cf->secret_file, strerror(errno));
+    }
+
+    n = 0;
+
+    while (n < sizeof(cf->secret) && (c = getc(f)) != EOF) {
+        cf->secret[n++] = (unsigned char) c;
+    }
+
+    if (ferror(f)) {
+        fclose(f);
+        return actl_error(ACTL_EUSAGE, "cannot read --hash-secret \"%s\"",
+                          cf->secret_file);
+    }
+
+    fclose(f);
+
+    if (n > 0 && n <= ACTL_SECRET_MAX + 1 && cf->secret[n - 1] == '\n') {
+        n--;
+    }
+
+    if (n < ACTL_SECRET_MIN || n > ACTL_SECRET_MAX) {
+        return actl_error(ACTL_EUSAGE, "--hash-secret \"%s\" must hold "
+                          "%d to %d bytes (one trailing newline dropped)",
+                          cf->secret_file, ACTL_SECRET_MIN, ACTL_SECRET_MAX);
+    }
+
+    cf->secret_len = n;
+
+    return ACTL_OK;
+}

@@ -1,0 +1,139 @@
+
+/*
+ * apikeyctl revoke and delete: set active=0, or remove the record and
+ * its id string, each in one MULTI/EXEC that publishes the digest.
+ */
+
+
+#include "apikeyctl.h"
+
+
+int
+actl_cmd_revoke(actl_conf_t *cf)
+{
+    int          attempt, rc;
+    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
+    char         events[ACTL_MAX_NAME];
+    actl_cmd_t   cmds[2];
+
+    actl_cmd_init(&cmds[0]);
+    actl_cmd_init(&cmds[1]);
+    actl_name(cf, events, "events", "");
+
+    rc = ACTL_EREDIS;
+
+    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
+        rc = actl_lookup(cf, cf->arg, digest, 1);
+        if (rc != ACTL_OK) {
+            actl_unwatch(cf);
+            goto done;
+        }
+
+        if (digest[0] == '\0') {
+            actl_unwatch(cf);
+            rc = actl_error(ACTL_ENOID, "unknown id \"%s\": its id string "
+                            "points to no record of that id", cf->arg);
+            goto done;
+        }
+
+        actl_name(cf, rname, "key:", digest);
+        actl_cmd_set(&cmds[0], "HSET", rname, "active", "0", NULL);
+        actl_cmd_set(&cmds[1], "PUBLISH", events, digest, NULL);
+
+        rc = actl_transaction(cf, cmds, 2);
+        if (rc != ACTL_AGAIN) {
+            break;
+        }
+
+        rc = ACTL_EREDIS;
+    }
+
+    if (rc == ACTL_OK) {
+        if (cf->json) {
+            printf("{\"id\":");
+            actl_json_str(cf->arg, strlen(cf->arg));
+            printf(",\"digest\":\"%s\",\"revoked\":true}\n", digest);
+
+        } else {
+            printf("revoked %s\n", cf->arg);
+        }
+    }
+
+done:
+
+    actl_cmd_free(&cmds[0]);
+    actl_cmd_free(&cmds[1]);
+
+    return rc;
+}
+
+
+int
+actl_cmd_delete(actl_conf_t *cf)
+{
+    int          attempt, rc, n;
+    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
+    char         iname[ACTL_MAX_NAME], events[ACTL_MAX_NAME];
+    actl_cmd_t   cmds[3];
+
+    for (n = 0; n < 3; n++) {
+        actl_cmd_init(&cmds[n]);
+    }
+
+    actl_name(cf, events, "events", "");
+    actl_name(cf, iname, "id:", cf->arg);
+
+    rc = ACTL_EREDIS;
+
+    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
+        rc = actl_lookup(cf, cf->arg, digest, 1);
+        if (rc != ACTL_OK) {
+            actl_unwatch(cf);
+            goto done;
+        }
+
+        n = 0;
+
+        if (digest[0]) {
+            actl_name(cf, rname, "key:", digest);
+            actl_cmd_set(&cmds[n++], "DEL", rname, NULL);
+
+        } else {
+            fprintf(stderr, "apikeyctl: warning: the id string of \"%s\" "
+                    "points to no record of that id; removing the id "
+                    "string only\n", cf->arg);
+        }
+
+        actl_cmd_set(&cmds[n++], "DEL", iname, NULL);
+
+        if (digest[0]) {
+            actl_cmd_set(&cmds[n++], "PUBLISH", events, digest, NULL);
+        }
+
+        rc = actl_transaction(cf, cmds, n);
+        if (rc != ACTL_AGAIN) {
+            break;
+        }
+
+        rc = ACTL_EREDIS;
+    }
+
+    if (rc == ACTL_OK) {
+        if (cf->json) {
+            printf("{\"id\":");
+            actl_json_str(cf->arg, strlen(cf->arg));
+            printf(",\"digest\":\"%s\",\"deleted\":true}\n", digest);
+
+        } else {
+            printf("deleted %s\n", cf->arg);
+        }
+    }
+
+done:
+
+    for (n = 0; n < 3; n++) {
+        actl_cmd_free(&cmds[n]);
+    }
+
+    return rc;
+}
