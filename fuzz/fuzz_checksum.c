@@ -1,6 +1,7 @@
 
 /*
- * Fuzzes the key checksum of src/ngx_apikey_format.c (SPEC section 7).
+ * Fuzzes the key checksum of src/ngx_apikey_format.c (docs/keys.md, "The
+ * key format").
  *
  * The input is a key body.  Invariants: the checksum is six base62 digits
  * equal to a bitwise CRC-32 written out here independently; a non-empty

@@ -13,11 +13,12 @@
  *
  * Invariants: read_key answers OK, MISSING or INVALID, and an OK key lies
  * inside the value of an enabled key header; check_syntax agrees with a
- * reference written from SPEC 3.3; mask agrees with a reference, never
- * writes past prefix + 11 bytes and never shows more than eight characters
- * after the prefix; remove_key_headers leaves every other header, in
- * order, and no X-Secret-Key or Bearer Authorization of an enabled kind,
- * and r->headers_in.authorization never points to a removed header.
+ * reference written from docs/decision.md, step 3; mask agrees with a
+ * reference, never writes past prefix + 11 bytes and never shows more
+ * than eight characters after the prefix; remove_key_headers leaves every
+ * other header, in order, and no X-Secret-Key or Bearer Authorization of
+ * an enabled kind, and r->headers_in.authorization never points to a
+ * removed header.
  */
 
 
@@ -49,7 +50,7 @@ fuzz_token_char(u_char c)
 }
 
 
-/* SPEC 3.3, written independently of the module */
+/* docs/decision.md, step 3, written independently of the module */
 
 static ngx_int_t
 fuzz_ref_syntax(ngx_http_apikey_loc_conf_t *alcf, ngx_str_t *key)
@@ -137,7 +138,7 @@ fuzz_key(ngx_http_apikey_loc_conf_t *alcf, ngx_str_t *key)
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED,
                "check_syntax returned something else than OK or DECLINED");
     fuzz_check(rc == fuzz_ref_syntax(alcf, key),
-               "check_syntax disagrees with the SPEC 3.3 reference");
+               "check_syntax disagrees with the reference");
 
     rc = ngx_http_apikey_check_syntax(NULL, key);
     fuzz_check(rc == NGX_OK || rc == NGX_DECLINED,
@@ -187,7 +188,8 @@ fuzz_inside_a_value(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
-/* SPEC 3.2: which headers carry a key, read independently of the module */
+/* docs/decision.md, step 2: which headers carry a key, read
+ * independently of the module */
 
 static ngx_uint_t
 fuzz_is_key_header(ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h)

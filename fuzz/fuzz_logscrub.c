@@ -2,8 +2,8 @@
 /*
  * Fuzzes the error-log guard of src/ngx_http_apikey_log.c: the writer that
  * ngx_http_apikey_guard_log() puts on a log must keep raw keys out of
- * nginx's own lines (SPEC section 8: "the raw key never appears in any log
- * line, at any level").
+ * nginx's own lines (docs/security.md: the raw key never appears in any
+ * log line, at any level).
  *
  * Input: one request header line, "Name: value" (split at the first ':',
  * spaces after it skipped).  nginx logs it at debug level as

@@ -1,7 +1,7 @@
 
 /*
  * Fuzzes the record parser (src/ngx_http_apikey_record.c): a key's
- * HGETALL reply into the packed record image, SPEC section 4.
+ * HGETALL reply into the packed record image, in the schema of docs/keys.md.
  *
  * Input: the reply's elements (names and values alternating), separated
  * by NUL bytes.  Every element that is 64 bytes long is also given to
@@ -49,7 +49,7 @@ fuzz_is(fuzz_piece_t *p, const char *s)
 }
 
 
-/* a number as SPEC 4 means it: decimal digits only */
+/* a number as the schema means it: decimal digits only */
 
 static ngx_int_t
 fuzz_number(fuzz_piece_t *p, uint64_t *n)

@@ -14,10 +14,14 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 bash scripts/deps.sh
-APIKEY_SKIP_DEPS=1 bash scripts/build.sh
 test_build=${TEST_BUILD_DIR:-$top/build/test}
-APIKEY_SKIP_DEPS=1 APIKEY_TEST=1 BUILD_DIR="$test_build" \
-    bash scripts/build.sh
+# APIKEY_SKIP_BUILD=1: test an installed module and apikeyctl, named by
+# TEST_NGINX_APIKEY_MODULE and TEST_NGINX_APIKEYCTL (debian/tests/suite)
+if [ "${APIKEY_SKIP_BUILD:-0}" != 1 ]; then
+    APIKEY_SKIP_DEPS=1 bash scripts/build.sh
+    APIKEY_SKIP_DEPS=1 APIKEY_TEST=1 BUILD_DIR="$test_build" \
+        bash scripts/build.sh
+fi
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-1984}
@@ -26,7 +30,7 @@ export TEST_NGINX_SERVER_PORT2=${TEST_NGINX_SERVER_PORT2:-1985}
 export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-16380}
 export TEST_NGINX_CTL_PORT=${TEST_NGINX_CTL_PORT:-16381}
 export TEST_NGINX_APIKEY_MODULE="${TEST_NGINX_APIKEY_MODULE:-$test_build/modules/ngx_http_apikey_module.so}"
-export TEST_NGINX_APIKEYCTL="$top/build/apikeyctl"
+export TEST_NGINX_APIKEYCTL="${TEST_NGINX_APIKEYCTL:-$top/build/apikeyctl}"
 export TEST_NGINX_SERVROOT="${TEST_NGINX_SERVROOT:-$top/t/servroot}"
 export TEST_REDIS_DIR="${TEST_REDIS_DIR:-$top/t/servroot-redis}"
 
@@ -59,7 +63,7 @@ fi
 if [ $# -gt 0 ]; then
     files=("$@")
 else
-    files=(t/*.t t/runner/*.t t/tools/*.t t/scripts/*.t t/clients/*.t)
+    files=(t/*.t t/runner/*.t t/tools/*.t t/scripts/*.t t/clients/*.t t/package/*.t)
 
     # a short run of every fuzz harness on its seeds (docs/fuzzing.md has
     # the long ones); before prove, so that prove's summary ends the output

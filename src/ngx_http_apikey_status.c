@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_apikey.h"
+#include "ngx_http_apikey_version.h"
 
 
 static ngx_int_t ngx_http_apikey_status_handler(ngx_http_request_t *r);
@@ -200,7 +201,8 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
                         snap->decisions[i]);
     }
 
-    return ngx_sprintf(p, "}}\n");
+    return ngx_sprintf(p, "},\"version\":\"%s\"}\n",
+                       NGX_HTTP_APIKEY_VERSION);
 }
 
 
@@ -212,6 +214,12 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
     ngx_str_t  *z;
 
     z = &zone->name;
+
+    p = ngx_sprintf(p,
+            "# HELP apikey_build_info The module's version.\n"
+            "# TYPE apikey_build_info gauge\n"
+            "apikey_build_info{version=\"%s\"} 1\n",
+            NGX_HTTP_APIKEY_VERSION);
 
     p = ngx_sprintf(p,
             "# HELP apikey_keys Keys loaded in the zone.\n"

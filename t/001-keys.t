@@ -1,4 +1,4 @@
-# SPEC 3.2 and 3.3: which headers carry the key, duplicates and
+# docs/decision.md, steps 2 and 3: which headers carry the key, duplicates and
 # disagreements, the key's syntax, prefix and checksum, and what reaches the
 # upstream.
 use lib 't/lib';

@@ -1,5 +1,5 @@
-# SPEC section 3, steps 4 to 9: what each record allows, in the spec's
-# order, and the variables of section 8 set by the decision.
+# docs/decision.md, steps 4 to 9: what each record allows, in that order,
+# and the variables of docs/directives.md set by the decision.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use ApikeyTest;

@@ -1,4 +1,4 @@
-# SPEC section 5: every refusal's status and exact body, in both dialects
+# docs/decision.md, "What each refusal sends": every refusal's status and exact body, in both dialects
 # of apikey_error_style, with Content-Type and WWW-Authenticate.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';

@@ -1,4 +1,4 @@
-# SPEC section 2: every directive refuses a bad value at nginx -t with a
+# docs/directives.md: every directive refuses a bad value at nginx -t with a
 # message naming the directive and the value; "apikey on" needs a zone and
 # a Redis.
 use lib 't/lib';

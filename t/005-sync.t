@@ -1,4 +1,4 @@
-# SPEC section 4, "Sync": events, full re-syncs, Redis outages, reloads,
+# docs/keys.md, the sync: events, full re-syncs, Redis outages, reloads,
 # and the zone-size guard.  Changes to Redis are made between requests
 # through the control server (t/ctl/ctl.py) behind /ctl/.
 use lib 't/lib';

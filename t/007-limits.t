@@ -1,4 +1,4 @@
-# SPEC section 6, local scope: hourly windows, the X-RateLimit-* headers,
+# docs/limits.md, local scope: hourly windows, the X-RateLimit-* headers,
 # Retry-After, which limit applies, and what is counted.  The suite's
 # module is a test build: "X-Apikey-Test-Now: <unix time>" stands in for
 # the clock of the windows (see docs/testing.md).

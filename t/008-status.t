@@ -1,4 +1,4 @@
-# SPEC section 8: the status location (JSON and Prometheus), per-key usage
+# docs/observability.md: the status location (JSON and Prometheus), per-key usage
 # written back to Redis, and that no raw key reaches any log line.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
@@ -16,6 +16,14 @@ our $API = <<'_EOC_';
 _EOC_
 
 our $T = 1900000800;
+
+# The version, from the one place that defines it.
+our $VERSION = do {
+    open my $h, '<', 'src/ngx_http_apikey_version.h' or die "version.h: $!";
+    local $/;
+    (<$h> =~ /#define NGX_HTTP_APIKEY_VERSION\s+"(\d+\.\d+\.\d+)"/)[0]
+        or die "no version in ngx_http_apikey_version.h";
+};
 our $HOUR = int($T / 3600);
 
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
@@ -40,7 +48,7 @@ __DATA__
 [@::TRAFFIC_CODES, 200]
 --- response_body_like eval
 [("") x 8,
- qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"zone_full_updates":0,"from_snapshot":false,"dataset":"ok","position":"","redis_address":"127\.0\.0\.1:\d+"\},"keys_near_limit":0,"redis":\{"last_heard":\d+,"heard_ago":\d+,"max_stale":0,"stale":false,"worker_access_denied":false,"write_errors":\{"noperm":0,"readonly":0,"other":0\},"last_write_error":0\},"quota":\{"scope":"local","redis":"shared","away_since":0,"when_away":"share","instances":0,"reports":\d+,"grants":0,"waits":0,"admitted_away":0\},"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\}\}\n$/]
+ qr/^\{"zone":"keys","keys":10,"loaded":true,"zone_bytes":\{"size":4194304,"used":\d+,"free":\d+\},"sync":\{"state":"synced","owner_pid":\d+,"last_full_sync":\d+,"last_full_sync_ms":\d+,"full_syncs":\d+,"events_applied":\d+,"reconnects":0,"skipped_records":\d+,"zone_full_updates":0,"from_snapshot":false,"dataset":"ok","position":"","redis_address":"127\.0\.0\.1:\d+"\},"keys_near_limit":0,"redis":\{"last_heard":\d+,"heard_ago":\d+,"max_stale":0,"stale":false,"worker_access_denied":false,"write_errors":\{"noperm":0,"readonly":0,"other":0\},"last_write_error":0\},"quota":\{"scope":"local","redis":"shared","away_since":0,"when_away":"share","instances":0,"reports":\d+,"grants":0,"waits":0,"admitted_away":0\},"decisions":\{"ok":2,"missing":1,"invalid":2,"expired":1,"ip":1,"forbidden":1,"limited":0,"unavailable":0\},"version":"[0-9.]+"\}\n$/]
 
 
 
@@ -65,7 +73,7 @@ qr/^\{"zone":"keys","keys":10,/
 [@::TRAFFIC_CODES, 200]
 --- response_body_like eval
 [("") x 8,
- qr/\A(?:(?:# (?:HELP|TYPE) apikey_\w+ .+|apikey_\w+\{zone="keys"(?:,\w+="\w+")?\} \d+(?:\.\d+)?)\n)+\z/]
+ qr/\A(?:(?:# (?:HELP|TYPE) apikey_\w+ .+|apikey_\w+\{(?:zone="keys"(?:,\w+="\w+")?|version="[0-9.]+")\} \d+(?:\.\d+)?)\n)+\z/]
 
 
 
@@ -174,3 +182,13 @@ $ApikeyTest::HTTP_CONFIG . "log_format keys '\$apikey_id \$apikey_status \$apike
  . "k-expired expired taapit_ExPi..." . substr($ApikeyTest::KEY{expired}, -4) . "\n"]
 --- error_code eval
 [200, 401, 200]
+
+
+
+=== TEST 10: the module's version in JSON and as Prometheus apikey_build_info
+--- config eval: $::API
+--- request eval
+["GET /s", "GET /s?format=prometheus"]
+--- response_body_like eval
+[qr/,"version":"\Q$::VERSION\E"\}\n\z/,
+ qr/^# TYPE apikey_build_info gauge\napikey_build_info\{version="\Q$::VERSION\E"\} 1\n/m]

@@ -1,4 +1,4 @@
-# SPEC section 6, cluster scope: several nginx instances sharing one Redis
+# docs/limits.md, cluster scope: several nginx instances sharing one Redis
 # share one count per key and hour.  The second instance is started by the
 # control server from a configuration this file writes (--- user_files).
 use lib 't/lib';

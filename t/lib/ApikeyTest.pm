@@ -1,7 +1,7 @@
 package ApikeyTest;
 
 # Fixtures shared by the t/*.t files: a small Redis client, keys in the
-# format of SPEC section 7, the records of section 4, and a block
+# format and the records of docs/keys.md, and a block
 # preprocessor that adds what every block needs (load_module, the http
 # settings, a backend, the status and control locations).  It only uses
 # Test::Nginx::Socket's public functions, so it works under the real CPAN
