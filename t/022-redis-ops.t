@@ -20,17 +20,19 @@ our $FULL = "X-Secret-Key: $ApikeyTest::KEY{full}";
 our $CRASH = "exited on signal 11\nexited on signal 6\n";
 
 # users as docs/directives.md writes them (a restart of Redis drops them)
+my @READ_KEYS = qw(%R~apikey:key:* %R~apikey:changes %R~apikey:epoch);
+my @READ_CMDS = qw(+ping +select +subscribe +role +scan +hgetall +get +exists
+                   +xread +xrange +xrevrange);
 ApikeyTest::redis('ACL', 'SETUSER', 'apikey-ops-pw', 'reset', 'on', ">$PW",
                   '~*', '&*', '+@all');
 ApikeyTest::redis('ACL', 'SETUSER', 'apikey-ops-ro', 'reset', 'on', ">$PW",
-                  'resetkeys', '%R~apikey:key:*', 'resetchannels',
-                  '&apikey:events', '-@all', '+ping', '+select', '+subscribe',
-                  '+scan', '+hgetall');
+                  'resetkeys', @READ_KEYS, 'resetchannels', '&apikey:events',
+                  '-@all', @READ_CMDS);
 ApikeyTest::redis('ACL', 'SETUSER', 'apikey-ops-full', 'reset', 'on', ">$PW",
-                  'resetkeys', '%R~apikey:key:*', '~apikey:usage:*',
-                  'resetchannels', '&apikey:events', '-@all', '+ping',
-                  '+select', '+subscribe', '+scan', '+hgetall', '+incrby',
-                  '+expire', '+set');
+                  'resetkeys', @READ_KEYS, '~apikey:usage:*', '~apikey:quota:*',
+                  'resetchannels', '&apikey:events', '-@all', @READ_CMDS,
+                  qw(+eval +evalsha +hget +hset +incrby +expire +set +zadd
+                     +zremrangebyscore +zcard));
 
 # a replica of the suite's Redis, for writes that get READONLY
 $ENV{TEST_NGINX_REPLICA_PORT} = extra_port(4);
