@@ -3,7 +3,8 @@
 # Copyright (C) The ngx_http_apikey_module authors
 #
 # The version is defined once, in src/ngx_http_apikey_version.h; CHANGES,
-# debian/changelog and the man page must name the same one
+# debian/changelog, the man page and apikeyctl --version must name the
+# same one
 # (docs/releasing.md).  Prints TAP.
 
 set -u
@@ -30,7 +31,7 @@ h=src/ngx_http_apikey_version.h
 v=$(sed -n 's/^#define NGX_HTTP_APIKEY_VERSION *"\(.*\)"$/\1/p' "$h")
 num=$(sed -n 's/^#define ngx_http_apikey_version_num *\([0-9]*\)$/\1/p' "$h")
 
-echo "1..6"
+echo "1..7"
 
 [[ "$v" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]
 is "$?" 0 "the version ($v) is X.Y.Z"
@@ -44,5 +45,7 @@ is "$(dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null \
       | sed 's/-[^-]*$//')" "$v" "debian/changelog's version"
 is "$(sed -n 's/^\.TH APIKEYCTL 1 ".*" "apikeyctl \([^"]*\)".*/\1/p' \
       debian/apikeyctl.1)" "$v" "the man page's version"
+ctl=${TEST_NGINX_APIKEYCTL:-$top/build/apikeyctl}
+is "$("$ctl" --version 2>&1)" "apikeyctl $v" "apikeyctl --version"
 
 [ $failed -eq 0 ]

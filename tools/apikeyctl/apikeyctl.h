@@ -77,7 +77,8 @@ enum {
     ACTL_CMD_HASH,
     ACTL_CMD_USAGE,
     ACTL_CMD_ACCEPT_DATASET,
-    ACTL_CMD_HELP
+    ACTL_CMD_HELP,
+    ACTL_CMD_VERSION
 };
 
 #define ACTL_ALL             0xffff
@@ -114,6 +115,7 @@ enum {
     ACTL_OPT_MASTER,
     ACTL_OPT_CLUSTER,
     ACTL_OPT_PASSWORD_FILE,
+    ACTL_OPT_VERSION,
     ACTL_NOPTS
 };
 

@@ -15,6 +15,7 @@
 
 
 #include "apikeyctl.h"
+#include "ngx_http_apikey_version.h"
 
 
 int
@@ -44,6 +45,11 @@ main(int argc, char **argv)
 
     if (cf->command == ACTL_CMD_HELP) {
         actl_usage(stdout);
+        goto done;
+    }
+
+    if (cf->command == ACTL_CMD_VERSION) {
+        printf("apikeyctl %s\n", NGX_HTTP_APIKEY_VERSION);
         goto done;
     }
 
@@ -194,6 +200,7 @@ actl_usage(FILE *f)
 "  --cluster              Redis Cluster (--prefix needs a {hash tag})\n"
 "  --json                 machine-readable output\n"
 "  --help                 this text\n"
+"  --version              the version, that of the module\n"
 "\n"
 "create options:\n"
 "  --key-prefix P         key prefix (default taapit_; also rotate)\n"

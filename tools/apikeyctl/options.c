@@ -27,6 +27,7 @@ static const actl_option_t  actl_options[] = {
     { "hash-secret", ACTL_OPT_SECRET,    1, 0, ACTL_ALL },
     { "json",       ACTL_OPT_JSON,       0, 0, ACTL_ALL },
     { "help",       ACTL_OPT_HELP,       0, 0, ACTL_ALL },
+    { "version",    ACTL_OPT_VERSION,    0, 0, ACTL_ALL },
     { "key-prefix", ACTL_OPT_KEY_PREFIX, 1, 0, ACTL_NEWKEY },
     { "id",         ACTL_OPT_ID,         1, 0, ACTL_RECORD },
     { "owner",      ACTL_OPT_OWNER,      1, 0, ACTL_RECORD },
@@ -167,6 +168,11 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
 
     if (cf->seen[ACTL_OPT_HELP]) {
         cf->command = ACTL_CMD_HELP;
+        return ACTL_OK;
+    }
+
+    if (cf->seen[ACTL_OPT_VERSION]) {
+        cf->command = ACTL_CMD_VERSION;
         return ACTL_OK;
     }
 
@@ -383,7 +389,7 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
         cf->cluster = 1;
         break;
 
-    default: /* ACTL_OPT_HELP */
+    default: /* ACTL_OPT_HELP, ACTL_OPT_VERSION */
         break;
     }
 
