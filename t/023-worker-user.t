@@ -1,6 +1,5 @@
 # A unix socket the worker processes may not open.  Whatever the mirror
-# serves (what the master, as root, loaded through it at start, or a
-# snapshot), the workers (user nobody) get "Permission denied" and no
+# serves (a snapshot), the workers (user nobody) get "Permission denied" and no
 # change made in Redis ever reaches them.  Each worker checks the socket
 # with its own user at start: an error-log line, repeated while it lasts,
 # and a status field.  The sockets are replicas of the suite's Redis,

@@ -1,5 +1,5 @@
-"""Redis servers for the transport tests (t/014-tls.t, t/015-sentinel.t,
-t/016-cluster.t): Redis behind TLS, with a CA made here with openssl; a
+"""Redis servers for the transport tests (t/018-tls.t, t/019-sentinel.t,
+t/020-redis-cluster.t): Redis behind TLS, with a CA made here with openssl; a
 master, a replica and three sentinels; a cluster of three masters.  Reached through the control server (t/ctl/ctl.py)
 as actions named "tx-...".
 
