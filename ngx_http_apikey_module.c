@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: API-key authentication in the access phase.
  *
  * This file owns the module definition, the directives and their

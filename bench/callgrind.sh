@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Instructions per request, plain nginx against the module, by callgrind:
 # the part of bench/run.sh that does not depend on how busy the machine is
 # (callgrind counts instructions, not time), in about a minute.

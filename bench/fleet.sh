@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # The fleet benchmark of docs/replication.md: N nginx instances (one worker
 # each) against one Redis holding many keys, with the change log.
 #

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Cluster quotas under load (docs/limits.md, docs/benchmarks.md):
 #
 #   bench/quota.sh [--duration S] [--limit N] [--out FILE]

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # The benchmark of docs/benchmarks.md, in one command:
 #
 #   bench/run.sh            full run (5 rounds x 5 s per contender, 1M keys,

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Builds the libFuzzer harnesses of fuzz/ into build/fuzz/.
 #
 # nginx 1.22.1 (from scripts/nginx-source.sh, or NGINX_SRC) is configured

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the key checksum of src/ngx_apikey_format.c (docs/keys.md, "The
  * key format").
  *

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the "ips" of a record: ngx_apikey_parse_cidr()
  * (src/ngx_apikey_format.c, the schema library) and
  * ngx_http_apikey_address_allowed() (src/ngx_http_apikey_policy.c).

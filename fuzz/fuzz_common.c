@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The nginx environment the harnesses run the module's parsers in: no
  * cycle, no configuration, only the globals the parsers and the pool and
  * log code read.  The error log goes through a writer that keeps the last

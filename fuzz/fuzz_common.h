@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * What every libFuzzer harness of fuzz/ shares: the nginx globals a
  * parser needs outside a running nginx (page size, cached time, a log),
  * exact-size copies of the input so that AddressSanitizer sees any read

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the grants of limited keys: ngx_apikey_parse_grants()
  * (src/ngx_apikey_format.c, the schema library), then
  * ngx_http_apikey_permitted() (src/ngx_http_apikey_policy.c) on a record

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes key extraction and key syntax (src/ngx_http_apikey_header.c):
  * ngx_http_apikey_read_key() on a fake request, then
  * ngx_http_apikey_check_syntax(), ngx_http_apikey_mask() and

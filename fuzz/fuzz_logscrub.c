@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the error-log guard of src/ngx_http_apikey_log.c: the writer that
  * ngx_http_apikey_guard_log() puts on a log must keep raw keys out of
  * nginx's own lines (docs/security.md: the raw key never appears in any

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the record parser (src/ngx_http_apikey_record.c): a key's
  * HGETALL reply into the packed record image, in the schema of docs/keys.md.
  *

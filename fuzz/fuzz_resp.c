@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Fuzzes the module's Redis reply builder (src/ngx_http_apikey_redis.c),
  * which builds hiredis's replies in reused blocks of its own instead of a
  * malloc() per value: the same bytes go to two hiredis readers, one with

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Runs every libFuzzer harness of fuzz/ (built by fuzz/build.sh) for a
 # while, each on a scratch copy of its committed seed corpus, so that what
 # the run finds never grows fuzz/corpus/.  Crash reproducers land in

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Writes the seed corpora of fuzz/corpus/<harness>/ (committed; run again
 # only to change them).  Each file is one meaningful input in the layout
 # its harness's header comment describes.

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Runs the test suite (scripts/test.sh) against the ASan/UBSan build of
 # nginx and the module (scripts/asan.sh, a test build), then fails if any
 # sanitizer report was written, even where the tests themselves passed.

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Builds nginx 1.22.1 and the module as a dynamic module in the same tree
 # (so that the module's ABI is that binary's) with AddressSanitizer and
 # UndefinedBehaviorSanitizer, into build/asan/, and prints the paths of the

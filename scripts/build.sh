@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Builds the dynamic module against Debian's nginx-dev (so that Debian's
 # /usr/sbin/nginx loads it) and apikeyctl, into build/.
 #

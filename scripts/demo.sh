@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Builds everything and starts a working demo on loopback: its own Redis
 # (127.0.0.1:16400) and nginx (127.0.0.1:8080) with the module, demo keys of
 # each access level, and ready curl lines.

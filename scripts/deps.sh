@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Installs, through apt-get, everything the build, the demo and the suite use.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Full nginx sources matching Debian's nginx, for the builds that need more
 # than nginx-dev's headers (fuzzing, AddressSanitizer, valgrind): the
 # upstream tarball of Debian's source package, unpacked into

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Runs the whole suite: builds the module (a test build, see
 # docs/testing.md) and apikeyctl, starts a private redis-server and the
 # control server on loopback ports, then runs every t/ test with prove.

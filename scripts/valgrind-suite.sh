@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Runs test files (by default a few quick functional ones) with every
 # nginx process under valgrind's memcheck, then fails if memcheck reported
 # any error, even where the tests themselves passed.

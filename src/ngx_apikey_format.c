@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The key schema: see ngx_apikey_format.h.  zlib provides the CRC-32 and
  * libc's inet_pton() reads addresses; this file only fixes the rules, so
  * that the module, apikeyctl and the fuzz harnesses cannot disagree.

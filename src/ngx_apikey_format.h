@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The key schema of docs/keys.md, shared by the module, apikeyctl and the
  * fuzz harnesses, so that every reader and writer of the schema applies
  * one set of rules: the key format (syntax, prefix, checksum) and the

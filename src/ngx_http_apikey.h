@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: types and functions shared by the module's files.
  *
  * The key mirror lives in one shared zone: a power-of-two bucket array of

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: the change log and the epoch.
  *
  * "<prefix>changes" is read with XREAD BLOCK, on its own connection, from

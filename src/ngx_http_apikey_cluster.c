@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: Redis Cluster, for the process that talks to
  * Redis (the syncing worker).
  *

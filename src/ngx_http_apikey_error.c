@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Refusals: the exact JSON bodies of SPEC section 5 in both dialects, the
  * status codes, and WWW-Authenticate on 401s where bearer keys are read.
  * The response is sent from the access phase, so error_page does not

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Reading the key from the request: which headers count, duplicates and
  * disagreements, the key's syntax (token characters, prefix, checksum),
  * the masked form that is safe to log, and removing the key from what is

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Failures between the module and Redis that would otherwise look
  * healthy, since requests go on being decided from the mirror:
  *

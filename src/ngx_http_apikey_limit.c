@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Hourly limits (SPEC section 6): the per-key counters kept in the zone
  * node, the UTC clock-hour window, and the X-RateLimit-* and Retry-After
  * headers, added by a header filter so that they reach the upstream's

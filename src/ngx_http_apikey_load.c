@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: the one record loader.
  *
  * Every record reaches the zone through this file: a full load (SCAN,

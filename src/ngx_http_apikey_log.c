@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Keeps raw keys out of nginx's own log lines.  At debug level nginx logs
  * every request header ("http header: ..."), and at info level a malformed
  * header line whole; the module never logs a key itself, but these lines

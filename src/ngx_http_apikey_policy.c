@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The access-phase decision of SPEC section 3, in its order: key present,
  * syntax, mirror loaded, known/active/unexpired, client address, hourly
  * limit, permission.  The record is read under the zone's lock and only

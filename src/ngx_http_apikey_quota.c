@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Cluster-wide hourly quotas (apikey_rate_limit_scope cluster): how a
  * request of a limited key is admitted from this instance's lease, waits
  * for a grant, or falls back to this instance's share while Redis is away.

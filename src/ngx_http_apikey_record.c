@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * A key's Redis hash (docs/keys.md) turned into the packed record image
  * the zone stores, and the key digest.  The rules of each field are the
  * schema library's (ngx_apikey_format.c), shared with apikeyctl.  A

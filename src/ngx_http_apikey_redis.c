@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: hiredis's asynchronous API on nginx's event loop.
  *
  * A redisAsyncContext gets an nginx connection on its socket.  The read and

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: hiredis's asynchronous API on nginx's event loop,
  * and the entry points that let other code of the syncing worker talk to
  * Redis over the sync's command connection (the usage write-back does).

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Secrets read from files when the configuration is read: the hash secret
  * (apikey_hash_secret) and the Redis password (apikey_redis's
  * password_file=).  A secret kept in a file of its own can be readable by

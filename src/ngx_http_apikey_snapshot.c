@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikey_snapshot: the mirror on disk, so that an nginx started while Redis
  * is away decides at once from the last set it saw instead of answering
  * 503.  The syncing worker writes it after a full load, and every few

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The apikey_status location (SPEC section 8): keys loaded, zone use, the
  * state of the sync, and counts per decision, as JSON or, with
  * ?format=prometheus, in the Prometheus text exposition format.

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The key mirror in the apikey_zone shared zone: a bucket array indexed by
  * the digest's first bytes (a keyed hash, so already uniform), chains of
  * slab-allocated nodes, and the generations that let a full re-sync build

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: the sync's ownership and connections.
  *
  * One worker at a time, the owner, syncs.  Every worker runs the

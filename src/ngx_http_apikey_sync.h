@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: the sync's parts shared by its files, and by
  * them only.  The sync keeps the shared key mirror equal to Redis; it is
  * split by concern:

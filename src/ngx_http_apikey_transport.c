@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: the transport options of "apikey_redis" (tls,
  * tls_verify=, tls_ca=, tls_cert=, tls_key=, tls_server_name=) and the
  * TLS context they build at configuration time.

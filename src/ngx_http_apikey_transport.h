@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * ngx_http_apikey_module: how the module reaches Redis beyond a plain TCP
  * or unix socket: TLS through nginx's own OpenSSL, the master of a Redis
  * Sentinel group, the node of a Redis Cluster that serves the schema.

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * Counts written back to Redis: every counted request adds to its key's
  * node->pending; the syncing worker reports each key's count in batches,
  * never on the request path, through one Lua script per key and hour

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * The variables of SPEC section 8: what the decision found, for logs and
  * for the upstream.  None of them can hold the raw key: $apikey_masked
  * shows at most eight of its characters.

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Instructions per request from two callgrind_annotate self-cost listings
 (plain nginx, and nginx with the module), as Markdown.
 

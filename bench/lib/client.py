@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Small clients for bench/run.sh (Python stdlib only).
 
     client.py loop PORT PATH N HEADER...

@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # The nginx.conf of every bench instance (sourced by bench/run.sh and
 # bench/callgrind.sh): one worker, no access log, a file cache, the
 # contender's directives in `location /api/`, and the module's status

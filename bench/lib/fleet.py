@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """The fleet benchmark's driver (run by bench/fleet.sh, which starts Redis
 and sets FLEET_*): keys, instances, measurements, the Markdown table.
 

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Keys and Redis seed data for bench/run.sh (Python stdlib only).
 
     keys.py OUTDIR NBIG [NREAL]

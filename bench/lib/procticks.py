@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """CPU ticks of other processes, for bench/run.sh's "other work" column.
 
     procticks.py snap FILE            utime+stime of every process -> FILE

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Redis side of bench/quota.sh (Python stdlib only).
 
     quota.py seed PORT ID LIMIT     writes a key record (the schema of

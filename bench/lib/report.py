@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """The report of bench/run.sh: reads WORKDIR/results.tsv, facts.env and
 the profiles, prints Markdown (readable as plain text) with every target
 marked PASS or MISS.

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Issue, revoke and rotate API keys the way a key-issuing application does.
 
 An example for docs/keys.md: python3 and its standard library only (Redis

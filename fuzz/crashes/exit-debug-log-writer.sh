@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Reproducer (found by scripts/asan-suite.sh and scripts/valgrind-suite.sh,
 # not by a fuzzer): the error-log writer that src/ngx_http_apikey_log.c
 # installs on the cycle's logs outlives the module.  On exit nginx destroys

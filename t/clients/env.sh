@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # Sourced by t/clients/*.t: a private redis-server and an nginx with the
 # module (the suite's test build) for the client packages' own tests,
 # which reach them through the environment:

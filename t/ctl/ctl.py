@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+#
+# Copyright (C) The ngx_http_apikey_module authors
+#
 """Test control server: actions a Test::Nginx block performs between its
 requests (write Redis, publish, stop and start Redis, signal nginx), reached
 through a location of the nginx under test that proxies to it:

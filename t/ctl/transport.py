@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+
 """Redis servers for the transport tests (t/018-tls.t, t/019-sentinel.t,
 t/020-redis-cluster.t): Redis behind TLS, with a CA made here with openssl; a
 master, a replica and three sentinels; a cluster of three masters.  Reached through the control server (t/ctl/ctl.py)

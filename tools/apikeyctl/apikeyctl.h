@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's shared definitions: exit codes, bounds, the command and
  * option numbers, the parsed command line (actl_conf_t) and the
  * functions one file of apikeyctl calls in another.

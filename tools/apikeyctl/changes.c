@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl: the change log every write appends to (docs/replication.md),
  * and accept-dataset.
  *

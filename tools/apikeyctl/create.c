@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl create: a new key and its record, written in one
  * MULTI/EXEC guarded by WATCH; the raw key is printed once.
  */

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's field values: numbers, durations, times, CIDRs, grants,
  * ids and free text, checked before anything is sent to Redis.
  */

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl hash: the digest of a key read from stdin, as the module
  * computes it.
  */

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's keys: new keys and ids from libsodium's CSPRNG, their
  * digests, and the one place a raw key is printed.
  */

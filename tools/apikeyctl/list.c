@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl list and show: every record under the prefix, or one by id,
  * as a table or as JSON.
  */

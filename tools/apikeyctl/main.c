@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl: the reference client of the key schema (docs/keys.md).
  * It creates keys from libsodium's CSPRNG, lists, shows, revokes,
  * deletes and rotates them, hashes a key read from stdin and shows the

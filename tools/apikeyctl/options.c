@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's command line: the option table, the parser, the checks
  * that need all options at once, and the --hash-secret file.
  */

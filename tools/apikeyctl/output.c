@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's output helpers: JSON strings, table cells, times, and
  * fields of an HGETALL reply.
  */

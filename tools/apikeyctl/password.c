@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * --password-file: the Redis password read from a file, as the module's
  * apikey_redis password_file= reads it, so that it is in neither the
  * command line (which every user of the machine sees in ps) nor the

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's Redis connection: connecting and authenticating, commands
  * built argument by argument, MULTI/EXEC transactions guarded by WATCH,
  * and finding a record by its id.

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl revoke and delete: set active=0, or remove the record and
  * its id string, each in one MULTI/EXEC that publishes the digest.
  */

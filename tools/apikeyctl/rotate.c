@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl rotate: a new key with the same record and a new id; the
  * old key expires after the grace period.
  */

@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl's way to Redis beyond plain TCP, as the module's
  * "apikey_redis" options: TLS with OpenSSL (hiredis 0.14 has none), the
  * master of a Sentinel group, the node of a Cluster that serves the

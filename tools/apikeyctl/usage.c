@@ -1,5 +1,10 @@
 
 /*
+ * Copyright (C) The ngx_http_apikey_module authors
+ */
+
+
+/*
  * apikeyctl usage: the per-key hourly counters and last use the module
  * writes back to Redis.
  */

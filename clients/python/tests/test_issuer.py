@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+#
 # The package against a live nginx with the module and a private Redis
 # (t/clients/env.sh sets the environment): keys it creates are accepted,
 # revoked, rotated and deleted ones refused as the module decides, and its

@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+
 """Issue, revoke, rotate and delete keys for ngx_http_apikey_module from a
 Python application, writing its Redis schema (docs/keys.md) exactly as
 apikeyctl writes it."""

@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+
 """Writes the module's Redis schema (docs/keys.md) exactly as apikeyctl
 does: each change is one MULTI/EXEC, guarded by WATCH, that writes the
 record and its id string, publishes the digest on <prefix>events and

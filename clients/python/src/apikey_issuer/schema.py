@@ -1,3 +1,5 @@
+# Copyright (C) The ngx_http_apikey_module authors
+
 """The key format and the record's field rules of ngx_http_apikey_module
 (docs/keys.md), as the module's schema library (src/ngx_apikey_format.c)
 and apikeyctl apply them: a value refused here is one the module would
