@@ -5,7 +5,7 @@
 
 
 /*
- * Refusals: the exact JSON bodies of SPEC section 5 in both dialects, the
+ * Refusals: the exact JSON bodies of docs/decision.md in both dialects, the
  * status codes, and WWW-Authenticate on 401s where bearer keys are read.
  * The response is sent from the access phase, so error_page does not
  * rewrite it.

@@ -37,10 +37,10 @@ static ngx_uint_t                  ngx_http_apikey_patch_count;
 
 /*
  * nginx refuses a second Authorization header with 400 before any module
- * runs; SPEC 3.2 wants 401 "invalid" for it in guarded locations.  We keep
- * the first copy where nginx keeps it and remember the duplicate in the
- * request's context; the access handler then answers 401 where the module
- * is on and nginx's own 400 everywhere else.
+ * runs; the decision (docs/decision.md) answers 401 "invalid" for it in
+ * guarded locations.  We keep the first copy where nginx keeps it and
+ * remember the duplicate in the request's context; the access handler then
+ * answers 401 where the module is on and nginx's own 400 everywhere else.
  */
 
 ngx_int_t
@@ -329,8 +329,8 @@ ngx_http_apikey_bearer(ngx_str_t *value, ngx_str_t *key)
 
 
 /*
- * SPEC 3.3.  With alcf == NULL only the characters are checked (used to
- * validate apikey_prefix at configuration time).
+ * The key's syntax (docs/decision.md).  With alcf == NULL only the characters
+ * are checked (used to validate apikey_prefix at configuration time).
  */
 
 ngx_int_t

@@ -5,7 +5,7 @@
 
 
 /*
- * Hourly limits (SPEC section 6): the per-key counters kept in the zone
+ * Hourly limits (docs/limits.md): the per-key counters kept in the zone
  * node, the UTC clock-hour window, and the X-RateLimit-* and Retry-After
  * headers, added by a header filter so that they reach the upstream's
  * response as well as our own refusals.

@@ -5,7 +5,7 @@
 
 
 /*
- * The access-phase decision of SPEC section 3, in its order: key present,
+ * The access-phase decision of docs/decision.md, in its order: key present,
  * syntax, mirror loaded, known/active/unexpired, client address, hourly
  * limit, permission.  The record is read under the zone's lock and only
  * what the variables need is copied out.

@@ -5,8 +5,8 @@
 
 
 /*
- * The apikey_status location (SPEC section 8): keys loaded, zone use, the
- * state of the sync, and counts per decision, as JSON or, with
+ * The apikey_status location (docs/observability.md): keys loaded, zone use,
+ * the state of the sync, and counts per decision, as JSON or, with
  * ?format=prometheus, in the Prometheus text exposition format.
  */
 

@@ -5,8 +5,8 @@
 
 
 /*
- * The variables of SPEC section 8: what the decision found, for logs and
- * for the upstream.  None of them can hold the raw key: $apikey_masked
+ * The $apikey_* variables (docs/directives.md): what the decision found, for
+ * logs and for the upstream.  None of them can hold the raw key: $apikey_masked
  * shows at most eight of its characters.
  */
 
