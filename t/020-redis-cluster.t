@@ -1,7 +1,8 @@
 # Redis Cluster: the schema in one slot (a hash tag in the prefix), the
 # node that serves it found with CLUSTER NODES, MOVED followed after the
 # slot was migrated, and ASK (a migration under way) waited out while the
-# mirror keeps deciding.  Three masters, started by t/ctl/transport.py on
+# mirror keeps deciding; the cluster scope's quota script, whose keys
+# share the slot.  Three masters, started by t/ctl/transport.py on
 # ports that follow the suite's Redis port.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
@@ -162,3 +163,29 @@ exit=0 200
 "GET /ctl/tx-apikeyctl?a=--redis&a=127.0.0.1:$ENV{TEST_NGINX_CLUSTER_NODE}&a=--cluster&a=create"
 --- response_body_like eval
 qr/^exit=1 apikeyctl: --cluster needs a hash tag in --prefix/
+
+
+
+=== TEST 9: the cluster scope's quota: its script's keys share the slot,
+so the node that serves it runs the script and the limit holds
+--- timeout: 30
+--- http_config eval
+$::HTTP . "apikey_rate_limit_scope cluster;\n"
+--- init: ::seed_cluster()
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x",
+ ApikeyTest::wait_url('/ctl/tx-cluster-redis?a=GET'
+                      . '&a=%7Bapikey%7D%3Ausage%3Ak-quota3%3Alast',
+                      '^\d+$', 10),
+ "GET /status"]
+--- more_headers eval
+[("X-Secret-Key: $ApikeyTest::KEY{quota3}") x 4, "", ""]
+--- error_code eval
+[200, 200, 200, 429, 200, 200]
+--- response_body_like eval
+[qr/^backend GET/, qr/^backend GET/, qr/^backend GET/, qr/"detail"/,
+ "matched", qr/"quota":\{"scope":"cluster","redis":"shared".*"reports":[1-9]/]
+--- no_error_log
+CROSSSLOT
+refused the

@@ -17,6 +17,7 @@ Every server writes redis-<port>.pid in TEST_REDIS_DIR, where
 scripts/test.sh finds and stops it.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -489,6 +490,10 @@ def act(action, q):
         return cluster_start()
     if action == "tx-cluster-owner":
         return str(owner())
+    if action == "tx-cluster-redis":
+        # a command on the node that serves the schema's slot now
+        r = ctl.redis(*q["a"], port=owner())
+        return r if isinstance(r, str) else json.dumps(r)
     if action == "tx-cluster-migrate":
         return migrate(q.get("step", ["whole"])[0])
     if action == "tx-cluster-revoke":
