@@ -35,8 +35,8 @@ ApikeyTest::redis('ACL', 'SETUSER', 'apikey-ops-full', 'reset', 'on', ">$PW",
                      +zremrangebyscore +zcard));
 
 # a replica of the suite's Redis, for writes that get READONLY
-$ENV{TEST_NGINX_REPLICA_PORT} = extra_port(4);
-start_redis('replica-' . extra_port(4), extra_port(4), '--replicaof',
+$ENV{TEST_NGINX_REPLICA_PORT} = extra_port(20);
+start_redis('replica-' . extra_port(20), extra_port(20), '--replicaof',
             '127.0.0.1', $ApikeyTest::REDIS_PORT);
 
 sub redis_config {
