@@ -15,7 +15,7 @@
 #
 # Needs what scripts/deps.sh installs (and build/apikeyctl, built here if
 # absent).  Ports: nginx TEST_NGINX_SERVER_PORT+3 (HTTP/1.1) and +4
-# (HTTP/2), Redis TEST_NGINX_REDIS_PORT+5.  MATRIX_REUSE=1 keeps builds
+# (HTTP/2), Redis TEST_NGINX_REDIS_PORT+22.  MATRIX_REUSE=1 keeps builds
 # already made in build/matrix/ and only runs the smoke suite again.
 set -uo pipefail
 
@@ -23,7 +23,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 work="$top/build/matrix"
 port=$(( ${TEST_NGINX_SERVER_PORT:-1984} + 3 ))
 port2=$(( ${TEST_NGINX_SERVER_PORT:-1984} + 4 ))
-rport=$(( ${TEST_NGINX_REDIS_PORT:-16380} + 5 ))
+rport=$(( ${TEST_NGINX_REDIS_PORT:-16380} + 22 ))
 jobs=${MATRIX_JOBS:-2}
 
 if [ $# -eq 0 ]; then

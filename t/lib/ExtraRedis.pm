@@ -3,8 +3,8 @@ package ExtraRedis;
 # Redis servers a test file starts beside the suite's own: a replica of
 # it, one listening on a unix socket only.  Ports are the suite's Redis
 # port plus an offset (t/011 uses +2 and +3, t/ctl/transport.py +4 to +19,
-# the replica of t/022 +20), so suites run side by side on other ports do
-# not meet; sockets and logs go to TEST_REDIS_DIR.  What
+# the replica of t/022 +20, t/package/install.t +21, the build matrix
+# +22), so suites run side by side on other ports do not meet; sockets and logs go to TEST_REDIS_DIR.  What
 # a file started is stopped when it ends (scripts/test.sh also stops every
 # redis-*.pid of that directory).
 

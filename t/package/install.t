@@ -9,7 +9,7 @@
 # packaged module, worker user www-data and a snapshot in the packaged
 # /var/lib/nginx/apikey answers a request with a key made by the installed
 # apikeyctl; then both packages are purged and /etc/nginx is as it was.
-# Ports: nginx TEST_NGINX_SERVER_PORT+2, Redis TEST_NGINX_REDIS_PORT+4.
+# Ports: nginx TEST_NGINX_SERVER_PORT+2, Redis TEST_NGINX_REDIS_PORT+21.
 # Prints TAP.
 
 set -u
@@ -18,7 +18,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pkg-install.XXXXXX")
 chmod 755 "$tmp"
 port=$(( ${TEST_NGINX_SERVER_PORT:-1984} + 2 ))
-rport=$(( ${TEST_NGINX_REDIS_PORT:-16380} + 4 ))
+rport=$(( ${TEST_NGINX_REDIS_PORT:-16380} + 21 ))
 pkgs="libnginx-mod-http-apikey apikeyctl"
 apt_opts="-y -qq -o DPkg::Lock::Timeout=600"
 
