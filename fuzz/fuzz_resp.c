@@ -5,11 +5,12 @@
 
 
 /*
- * Fuzzes the module's Redis reply builder (src/ngx_http_apikey_redis.c),
- * which builds hiredis's replies in reused blocks of its own instead of a
- * malloc() per value: the same bytes go to two hiredis readers, one with
- * the module's builder and one with hiredis's, and both must agree on
- * every reply, value by value, and on every error.
+ * Fuzzes the module's Redis reply builder
+ * (src/ngx_http_apikey_redis_reply.c), which builds hiredis's replies in
+ * reused blocks of its own instead of a malloc() per value: the same bytes
+ * go to two hiredis readers, one with the module's builder and one with
+ * hiredis's, and both must agree on every reply, value by value, and on
+ * every error.
  *
  * Input: byte 0 is the size of the pieces the rest is fed in (1 to 64,
  * so that replies arrive cut anywhere); the rest is what a Redis server

@@ -102,7 +102,7 @@ struct ngx_http_apikey_redis_s {
 
     u_char                            error[NGX_HTTP_APIKEY_REDIS_ERRLEN];
 
-    /* where replies are built, see ngx_http_apikey_redis_alloc() */
+    /* where replies are built, see ngx_http_apikey_redis_reply.c */
     ngx_http_apikey_redis_block_t    *blocks;
     ngx_http_apikey_redis_block_t    *block;      /* the one in use */
 
@@ -132,8 +132,6 @@ struct ngx_http_apikey_redis_s {
 ngx_int_t ngx_http_apikey_redis_connect(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_close(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_cleanup_replies(ngx_http_apikey_redis_t *rc);
-void ngx_http_apikey_redis_use_builder(redisReader *reader,
-    ngx_http_apikey_redis_t *rc);
 ngx_int_t ngx_http_apikey_redis_command(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, const char *format, ...);
 ngx_int_t ngx_http_apikey_redis_vcommand(ngx_http_apikey_redis_t *rc,
@@ -145,6 +143,10 @@ ngx_int_t ngx_http_apikey_redis_formatted(ngx_http_apikey_redis_t *rc,
     redisCallbackFn *fn, void *privdata, u_char *cmd, size_t len);
 void ngx_http_apikey_redis_arm(ngx_http_apikey_redis_t *rc);
 void ngx_http_apikey_redis_switched(u_char *host, ngx_int_t port);
+
+/* ngx_http_apikey_redis_reply.c */
+void ngx_http_apikey_redis_use_builder(redisReader *reader,
+    ngx_http_apikey_redis_t *rc);
 
 
 /*

@@ -10,8 +10,8 @@
  * Sentinel group, the node of a Redis Cluster that serves the schema.
  * The options of the "apikey_redis" directive that choose it, and what
  * they build at configuration time, are owned by
- * ngx_http_apikey_transport.c; the adapter (ngx_http_apikey_redis.c)
- * reads them when it connects.
+ * ngx_http_apikey_transport.c; the adapter (ngx_http_apikey_redis.c,
+ * and ngx_http_apikey_redis_tls.c for TLS) reads them when it connects.
  */
 
 
