@@ -41,7 +41,7 @@ typedef struct {
     ngx_str_t                   path;
     ngx_str_t                   temp;
     ngx_fd_t                    fd;
-    ngx_uint_t                  bucket;
+    ngx_uint_t                  cursor;     /* of the walk of the table */
     ngx_uint_t                  written;
     uint64_t                    version;
     u_char                     *buf;
@@ -53,6 +53,8 @@ typedef struct {
 
 
 static void ngx_http_apikey_snapshot_step(ngx_event_t *ev);
+static ngx_int_t ngx_http_apikey_snapshot_node(ngx_http_apikey_node_t *node,
+    void *data);
 static ngx_int_t ngx_http_apikey_snapshot_flush(
     ngx_http_apikey_snapshot_t *snap);
 static void ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap);
@@ -169,8 +171,7 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
     ngx_http_apikey_snapshot_t *snap = ev->data;
 
     uint32_t                  size;
-    ngx_uint_t                last;
-    ngx_http_apikey_node_t   *node;
+    ngx_int_t                 rc;
     ngx_http_apikey_zone_t   *zone;
     u_char                    digest[NGX_HTTP_APIKEY_DIGEST_LEN];
 
@@ -183,45 +184,19 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    last = ngx_min(snap->bucket + NGX_HTTP_APIKEY_SNAPSHOT_SLICE,
-                   zone->sh->mask + 1);
-
-    for ( /* void */ ; snap->bucket < last; snap->bucket++) {
-        for (node = zone->sh->buckets[snap->bucket]; node; node = node->next)
-        {
-            if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
-                continue;
-            }
-
-            size = (uint32_t) ngx_http_apikey_record_size(&node->record);
-
-            if (snap->len + sizeof(uint32_t) + size
-                > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
-            {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-
-                if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
-                    ngx_http_apikey_snapshot_abort(snap);
-                    return;
-                }
-
-                /* the table may change meanwhile: go on with this bucket */
-
-                ngx_post_event(ev, &ngx_posted_next_events);
-                return;
-            }
-
-            ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
-            ngx_memcpy(snap->buf + snap->len + sizeof(uint32_t),
-                       &node->record, size);
-            snap->len += sizeof(uint32_t) + size;
-            snap->written++;
-        }
-    }
+    rc = ngx_http_apikey_walk_locked(zone, &snap->cursor,
+                                     NGX_HTTP_APIKEY_SNAPSHOT_SLICE,
+                                     ngx_http_apikey_snapshot_node, snap);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (snap->bucket <= zone->sh->mask) {
+    if (rc == NGX_AGAIN) {
+
+        /*
+         * the buffer is full, or buckets are left: the table may change
+         * meanwhile, the walk goes on where it stopped
+         */
+
         if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
             ngx_http_apikey_snapshot_abort(snap);
             return;
@@ -272,6 +247,35 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
 
     ngx_free(snap->buf);
     ngx_free(snap);
+}
+
+
+/*
+ * One record into the buffer; a full buffer stops the walk before it, to
+ * be written out without the zone's lock.
+ */
+
+static ngx_int_t
+ngx_http_apikey_snapshot_node(ngx_http_apikey_node_t *node, void *data)
+{
+    ngx_http_apikey_snapshot_t *snap = data;
+
+    uint32_t  size;
+
+    size = (uint32_t) ngx_http_apikey_record_size(&node->record);
+
+    if (snap->len + sizeof(uint32_t) + size
+        > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
+    {
+        return NGX_AGAIN;
+    }
+
+    ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
+    ngx_memcpy(snap->buf + snap->len + sizeof(uint32_t), &node->record, size);
+    snap->len += sizeof(uint32_t) + size;
+    snap->written++;
+
+    return NGX_OK;
 }
 
 
@@ -387,7 +391,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ssize_t                    n;
     uint32_t                   size;
     ngx_fd_t                   fd;
-    ngx_uint_t                 nkeys, bucket;
+    ngx_uint_t                 nkeys, cursor, removed;
     ngx_file_info_t            fi;
     ngx_http_apikey_record_t  *rec;
     u_char                     digest[NGX_HTTP_APIKEY_DIGEST_LEN];
@@ -533,11 +537,14 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     }
 
     if (ngx_http_apikey_stale_locked(zone)) {
-        bucket = 0;
+        cursor = 0;
+        removed = 0;
 
-        while (bucket <= zone->sh->mask) {
-            (void) ngx_http_apikey_sweep_locked(zone, &bucket, 65536,
-                                                zone->sh->generation);
+        while (ngx_http_apikey_sweep_locked(zone, &cursor, 65536,
+                                            zone->sh->generation, &removed)
+               == NGX_AGAIN)
+        {
+            /* void */
         }
 
         ngx_http_apikey_swept_locked(zone, log);
