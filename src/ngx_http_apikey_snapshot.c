@@ -42,6 +42,11 @@ typedef struct {
     ngx_str_t                   temp;
     ngx_fd_t                    fd;
     ngx_uint_t                  cursor;     /* of the walk of the table */
+    ngx_uint_t                  first;      /* the cursor at the step's start */
+    ngx_uint_t                  bucket;     /* of the node last copied */
+    size_t                      bucket_len;     /* snap->len, snap->written */
+    ngx_uint_t                  bucket_written; /* before that bucket */
+    ngx_uint_t                  failed;
     ngx_uint_t                  written;
     uint64_t                    version;
     u_char                     *buf;
@@ -182,6 +187,9 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
         return;
     }
 
+    snap->first = snap->cursor;
+    snap->bucket = (ngx_uint_t) -1;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     rc = ngx_http_apikey_walk_locked(zone, &snap->cursor,
@@ -189,6 +197,11 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
                                      ngx_http_apikey_snapshot_node, snap);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (snap->failed) {
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
 
     if (rc == NGX_AGAIN) {
 
@@ -251,8 +264,13 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
 
 
 /*
- * One record into the buffer; a full buffer stops the walk before it, to
- * be written out without the zone's lock.
+ * One record into the buffer.  A full buffer stops the walk, to be written
+ * out without the zone's lock, and the records of the bucket being walked
+ * are dropped from it: the next step walks that bucket again from its
+ * first node, so that a record is written once.  A bucket that alone
+ * fills the buffer (thousands of records in one chain: digests alike, or
+ * chosen to collide) is written out under the lock instead: a walk that
+ * stopped in it would start it again for ever.
  */
 
 static ngx_int_t
@@ -262,12 +280,27 @@ ngx_http_apikey_snapshot_node(ngx_http_apikey_node_t *node, void *data)
 
     uint32_t  size;
 
+    if (snap->bucket != snap->cursor) {
+        snap->bucket = snap->cursor;
+        snap->bucket_len = snap->len;
+        snap->bucket_written = snap->written;
+    }
+
     size = (uint32_t) ngx_http_apikey_record_size(&node->record);
 
     if (snap->len + sizeof(uint32_t) + size
         > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
     {
-        return NGX_AGAIN;
+        if (snap->bucket != snap->first) {
+            snap->len = snap->bucket_len;
+            snap->written = snap->bucket_written;
+            return NGX_AGAIN;
+        }
+
+        if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
+            snap->failed = 1;
+            return NGX_AGAIN;
+        }
     }
 
     ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));

@@ -135,3 +135,45 @@ GET /api/x
 --- error_code: 503
 --- error_log eval
 [qr/snapshot ".*keys\.snap" is damaged or not a snapshot, not used/]
+
+
+
+=== TEST 8: a snapshot larger than the write buffer is written whole
+5000 more keys (about 320 kB of records, the buffer is 256 kB), whose
+digests, alike but for their last bytes, share one bucket of the table:
+the write must neither loop on that chain nor write a record twice.
+--- init
+ApikeyTest::seed();
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 5000, 'bulk');
+ApikeyTest::resync();
+my $deadline = time + 10;
+until ((-s "$::DIR/keys.snap" || 0) > 300000 || time > $deadline) {
+    select(undef, undef, undef, 0.05);
+}
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+ apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 200
+--- error_log eval
+[qr/snapshot of 5010 keys written to ".*keys\.snap"/]
+
+
+
+=== TEST 9: ... and an nginx that starts from it has every key
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /status"]
+--- more_headers eval
+[::k("full"), ""]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+["", qr/"keys":5010,"loaded":true,.*"from_snapshot":true/]
