@@ -231,10 +231,12 @@ typedef struct {
 
 typedef struct ngx_http_apikey_table_s  ngx_http_apikey_table_t;
 
-typedef struct ngx_http_apikey_ring_s  ngx_http_apikey_ring_t;
-
 typedef ngx_int_t (*ngx_http_apikey_walk_pt)(ngx_http_apikey_node_t *node,
     void *data);
+
+/* the keys to write back, see ngx_http_apikey_usage.c, which owns it */
+
+typedef struct ngx_http_apikey_ring_s  ngx_http_apikey_ring_t;
 
 
 typedef struct {

@@ -44,8 +44,8 @@ typedef struct {
     ngx_uint_t                  cursor;     /* of the walk of the table */
     ngx_uint_t                  first;      /* the cursor at the step's start */
     ngx_uint_t                  bucket;     /* of the node last copied */
-    size_t                      bucket_len;     /* snap->len, snap->written */
-    ngx_uint_t                  bucket_written; /* before that bucket */
+    size_t                      bucket_len;     /* len and written */
+    ngx_uint_t                  bucket_written; /* when it began */
     ngx_uint_t                  failed;
     ngx_uint_t                  written;
     uint64_t                    version;
