@@ -75,6 +75,13 @@ static uint64_t                     ngx_http_apikey_snapshot_version;
 /*
  * Starts writing the snapshot unless one is being written or the mirror
  * has not changed since the last one (NGX_DECLINED).
+ *
+ * Another process may be writing the same file: the old and the new
+ * syncing workers of a reload that changed the zone, or of a binary
+ * upgrade, both write theirs.  The temporary file is locked from its
+ * first byte until it is renamed, and a writer that finds it locked
+ * leaves its write for the next tick (NGX_DECLINED), so that two writes
+ * never mix in one file that a later start would refuse as damaged.
  */
 
 ngx_int_t
@@ -84,6 +91,7 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     u_char                      *p;
     uint64_t                     version;
     ngx_str_t                   *path;
+    ngx_file_info_t              fi, ti;
     ngx_http_apikey_shctx_t     *sh;
     ngx_http_apikey_snapshot_t  *snap;
 
@@ -122,7 +130,7 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     snap->temp.len = p - 1 - snap->temp.data;
 
     snap->fd = ngx_open_file(snap->temp.data, NGX_FILE_WRONLY,
-                             NGX_FILE_TRUNCATE, 0600);
+                             NGX_FILE_CREATE_OR_OPEN, 0600);
 
     if (snap->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
@@ -130,6 +138,23 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
         ngx_free(snap->buf);
         ngx_free(snap);
         return NGX_ERROR;
+    }
+
+    /* the file that another writer renamed meanwhile is not ours to use */
+
+    if (ngx_trylock_fd(snap->fd) != 0
+        || ngx_fd_info(snap->fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_info(snap->temp.data, &ti) == NGX_FILE_ERROR
+        || ngx_file_uniq(&fi) != ngx_file_uniq(&ti)
+        || ftruncate(snap->fd, 0) == -1)
+    {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "apikey: snapshot \"%V\" is being written by another "
+                      "process, written later", &snap->temp);
+        (void) ngx_close_file(snap->fd);
+        ngx_free(snap->buf);
+        ngx_free(snap);
+        return NGX_DECLINED;
     }
 
     crypto_generichash_init(&snap->hash, amcf->hash_secret.data,
@@ -233,15 +258,13 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
     crypto_generichash_final(&snap->hash, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
     if (ngx_write_fd(snap->fd, digest, NGX_HTTP_APIKEY_DIGEST_LEN)
-        != NGX_HTTP_APIKEY_DIGEST_LEN
-        || ngx_close_file(snap->fd) == NGX_FILE_ERROR)
+        != NGX_HTTP_APIKEY_DIGEST_LEN)
     {
-        snap->fd = NGX_INVALID_FILE;
         ngx_http_apikey_snapshot_abort(snap);
         return;
     }
 
-    snap->fd = NGX_INVALID_FILE;
+    /* renamed before it is closed: the lock holds until it is in place */
 
     if (ngx_rename_file(snap->temp.data, snap->path.data) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
@@ -250,6 +273,13 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
         ngx_http_apikey_snapshot_abort(snap);
         return;
     }
+
+    if (ngx_close_file(snap->fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, snap->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &snap->path);
+    }
+
+    snap->fd = NGX_INVALID_FILE;
 
     ngx_log_error(NGX_LOG_INFO, snap->log, 0,
                   "apikey: snapshot of %ui keys written to \"%V\"",
@@ -340,11 +370,13 @@ ngx_http_apikey_snapshot_flush(ngx_http_apikey_snapshot_t *snap)
 static void
 ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap)
 {
+    /* deleted while locked: another writer's file is never deleted */
+
+    (void) ngx_delete_file(snap->temp.data);
+
     if (snap->fd != NGX_INVALID_FILE) {
         (void) ngx_close_file(snap->fd);
     }
-
-    (void) ngx_delete_file(snap->temp.data);
 
     if (snap->event.posted) {
         ngx_delete_posted_event(&snap->event);

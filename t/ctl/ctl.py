@@ -553,19 +553,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return nginx2_upgrade(q.get("from", [""])[0],
                                   q.get("to", [""])[0],
                                   q.get("step", [None])[0])
-        if action == "nginx2-log":
-            # the lines of the second nginx's error log that match; with
-            # wait=S, once at least one does (or S seconds have passed)
+        if action in ("nginx-log", "nginx2-log"):
+            # the lines of the error log of the nginx under test (or of
+            # the second one) that match, after the first line matching
+            # after= if given; with wait=S, once at least one does (or S
+            # seconds have passed)
             import re
+            root = SERVROOT if action == "nginx-log" else SERVROOT2
+            after = q.get("after", [None])[0]
 
             def count():
-                with open(os.path.join(SERVROOT2, "logs", "error.log"),
+                n, on = 0, after is None
+                with open(os.path.join(root, "logs", "error.log"),
                           errors="replace") as f:
-                    return sum(1 for line in f
-                               if re.search(q["match"][0], line))
+                    for line in f:
+                        if on and re.search(q["match"][0], line):
+                            n += 1
+                        elif not on and re.search(after, line):
+                            on = True
+                return n
 
             poll(lambda: count() > 0, float(q.get("wait", ["0"])[0]))
             return "lines=%d" % count()
+        if action == "lock-file":
+            # another process writing a file: it is created if need be,
+            # and locked (fcntl, as nginx locks) for seconds=S
+            import fcntl
+            fd = os.open(q["path"][0], os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"another writer\n")
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            threading.Timer(float(q["seconds"][0]), os.close, (fd,)).start()
+            return "locked"
         if action == "wait-key":
             return wait_key(int(q["port"][0]), q["key"][0], q["path"][0],
                             int(q["status"][0]),
