@@ -223,9 +223,24 @@ typedef struct {
 } ngx_http_apikey_health_sh_t;
 
 
+/*
+ * The table of nodes: its layout is known to ngx_http_apikey_store.c
+ * alone; others find a node with ngx_http_apikey_lookup_locked() and go
+ * through all with ngx_http_apikey_walk_locked().
+ */
+
+typedef struct ngx_http_apikey_table_s  ngx_http_apikey_table_t;
+
+typedef ngx_int_t (*ngx_http_apikey_walk_pt)(ngx_http_apikey_node_t *node,
+    void *data);
+
+/* the keys to write back, see ngx_http_apikey_usage.c, which owns it */
+
+typedef struct ngx_http_apikey_ring_s  ngx_http_apikey_ring_t;
+
+
 typedef struct {
-    ngx_http_apikey_node_t    **buckets;
-    ngx_uint_t                  mask;
+    ngx_http_apikey_table_t    *table;
     ngx_uint_t                  nkeys;
 
     uint32_t                    generation;
@@ -246,12 +261,8 @@ typedef struct {
     ngx_atomic_t                owner;      /* its pid, 0 = nobody */
     ngx_atomic_t                heartbeat;  /* its ngx_current_msec */
 
-    /* digests of keys with counts to write back, see *_usage.c */
-    u_char                     *dirty;
-    ngx_uint_t                  dirty_size;
-    ngx_uint_t                  dirty_start;
-    ngx_uint_t                  dirty_n;
-    ngx_uint_t                  dirty_overflow;
+    /* digests of keys with counts to write back, *_usage.c's alone */
+    ngx_http_apikey_ring_t     *ring;
     ngx_uint_t                  flush_soon;     /* a key nears its limit */
 
     /* statistics, see ngx_http_apikey_status.c */
@@ -428,8 +439,12 @@ ngx_int_t ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone,
     u_char *digest);
 uint32_t ngx_http_apikey_new_generation_locked(ngx_http_apikey_zone_t *zone);
 ngx_uint_t ngx_http_apikey_stale_locked(ngx_http_apikey_zone_t *zone);
-ngx_uint_t ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
-    ngx_uint_t *bucket, ngx_uint_t nbuckets, uint32_t keep_generation);
+ngx_int_t ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
+    ngx_uint_t *cursor, ngx_uint_t nbuckets, uint32_t keep_generation,
+    ngx_uint_t *removed);
+ngx_int_t ngx_http_apikey_walk_locked(ngx_http_apikey_zone_t *zone,
+    ngx_uint_t *cursor, ngx_uint_t nbuckets, ngx_http_apikey_walk_pt handler,
+    void *data);
 void ngx_http_apikey_swept_locked(ngx_http_apikey_zone_t *zone,
     ngx_log_t *log);
 #if (NGX_HTTP_APIKEY_TEST)
@@ -466,6 +481,8 @@ ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
 ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
 
 /* ngx_http_apikey_usage.c */
+ngx_int_t ngx_http_apikey_usage_init_zone(ngx_http_apikey_zone_t *zone,
+    size_t size);
 ngx_int_t ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle,
     ngx_http_apikey_main_conf_t *amcf);
 void ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,

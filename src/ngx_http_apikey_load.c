@@ -678,11 +678,11 @@ ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
         goto next;
     }
 
-    s->removed += ngx_http_apikey_sweep_locked(zone, &s->bucket,
-                                               NGX_HTTP_APIKEY_SYNC_SWEEP,
-                                               s->generation);
-
-    if (s->bucket > sh->mask) {
+    if (ngx_http_apikey_sweep_locked(zone, &s->bucket,
+                                     NGX_HTTP_APIKEY_SYNC_SWEEP,
+                                     s->generation, &s->removed)
+        == NGX_OK)
+    {
         ngx_http_apikey_swept_locked(zone, s->log);
         s->must_sweep = 0;
         goto done;

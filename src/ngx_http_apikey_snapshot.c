@@ -41,7 +41,12 @@ typedef struct {
     ngx_str_t                   path;
     ngx_str_t                   temp;
     ngx_fd_t                    fd;
-    ngx_uint_t                  bucket;
+    ngx_uint_t                  cursor;     /* of the walk of the table */
+    ngx_uint_t                  first;      /* the cursor at the step's start */
+    ngx_uint_t                  bucket;     /* of the node last copied */
+    size_t                      bucket_len;     /* len and written */
+    ngx_uint_t                  bucket_written; /* when it began */
+    ngx_uint_t                  failed;
     ngx_uint_t                  written;
     uint64_t                    version;
     u_char                     *buf;
@@ -53,6 +58,8 @@ typedef struct {
 
 
 static void ngx_http_apikey_snapshot_step(ngx_event_t *ev);
+static ngx_int_t ngx_http_apikey_snapshot_node(ngx_http_apikey_node_t *node,
+    void *data);
 static ngx_int_t ngx_http_apikey_snapshot_flush(
     ngx_http_apikey_snapshot_t *snap);
 static void ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap);
@@ -68,6 +75,13 @@ static uint64_t                     ngx_http_apikey_snapshot_version;
 /*
  * Starts writing the snapshot unless one is being written or the mirror
  * has not changed since the last one (NGX_DECLINED).
+ *
+ * Another process may be writing the same file: the old and the new
+ * syncing workers of a reload that changed the zone, or of a binary
+ * upgrade, both write theirs.  The temporary file is locked from its
+ * first byte until it is renamed, and a writer that finds it locked
+ * leaves its write for the next tick (NGX_DECLINED), so that two writes
+ * never mix in one file that a later start would refuse as damaged.
  */
 
 ngx_int_t
@@ -77,6 +91,7 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     u_char                      *p;
     uint64_t                     version;
     ngx_str_t                   *path;
+    ngx_file_info_t              fi, ti;
     ngx_http_apikey_shctx_t     *sh;
     ngx_http_apikey_snapshot_t  *snap;
 
@@ -115,7 +130,7 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     snap->temp.len = p - 1 - snap->temp.data;
 
     snap->fd = ngx_open_file(snap->temp.data, NGX_FILE_WRONLY,
-                             NGX_FILE_TRUNCATE, 0600);
+                             NGX_FILE_CREATE_OR_OPEN, 0600);
 
     if (snap->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
@@ -123,6 +138,23 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
         ngx_free(snap->buf);
         ngx_free(snap);
         return NGX_ERROR;
+    }
+
+    /* the file that another writer renamed meanwhile is not ours to use */
+
+    if (ngx_trylock_fd(snap->fd) != 0
+        || ngx_fd_info(snap->fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_info(snap->temp.data, &ti) == NGX_FILE_ERROR
+        || ngx_file_uniq(&fi) != ngx_file_uniq(&ti)
+        || ftruncate(snap->fd, 0) == -1)
+    {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "apikey: snapshot \"%V\" is being written by another "
+                      "process, written later", &snap->temp);
+        (void) ngx_close_file(snap->fd);
+        ngx_free(snap->buf);
+        ngx_free(snap);
+        return NGX_DECLINED;
     }
 
     crypto_generichash_init(&snap->hash, amcf->hash_secret.data,
@@ -169,8 +201,7 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
     ngx_http_apikey_snapshot_t *snap = ev->data;
 
     uint32_t                  size;
-    ngx_uint_t                last;
-    ngx_http_apikey_node_t   *node;
+    ngx_int_t                 rc;
     ngx_http_apikey_zone_t   *zone;
     u_char                    digest[NGX_HTTP_APIKEY_DIGEST_LEN];
 
@@ -181,47 +212,29 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
         return;
     }
 
+    snap->first = snap->cursor;
+    snap->bucket = (ngx_uint_t) -1;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    last = ngx_min(snap->bucket + NGX_HTTP_APIKEY_SNAPSHOT_SLICE,
-                   zone->sh->mask + 1);
-
-    for ( /* void */ ; snap->bucket < last; snap->bucket++) {
-        for (node = zone->sh->buckets[snap->bucket]; node; node = node->next)
-        {
-            if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
-                continue;
-            }
-
-            size = (uint32_t) ngx_http_apikey_record_size(&node->record);
-
-            if (snap->len + sizeof(uint32_t) + size
-                > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
-            {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-
-                if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
-                    ngx_http_apikey_snapshot_abort(snap);
-                    return;
-                }
-
-                /* the table may change meanwhile: go on with this bucket */
-
-                ngx_post_event(ev, &ngx_posted_next_events);
-                return;
-            }
-
-            ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
-            ngx_memcpy(snap->buf + snap->len + sizeof(uint32_t),
-                       &node->record, size);
-            snap->len += sizeof(uint32_t) + size;
-            snap->written++;
-        }
-    }
+    rc = ngx_http_apikey_walk_locked(zone, &snap->cursor,
+                                     NGX_HTTP_APIKEY_SNAPSHOT_SLICE,
+                                     ngx_http_apikey_snapshot_node, snap);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (snap->bucket <= zone->sh->mask) {
+    if (snap->failed) {
+        ngx_http_apikey_snapshot_abort(snap);
+        return;
+    }
+
+    if (rc == NGX_AGAIN) {
+
+        /*
+         * the buffer is full, or buckets are left: the table may change
+         * meanwhile, the walk goes on where it stopped
+         */
+
         if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
             ngx_http_apikey_snapshot_abort(snap);
             return;
@@ -245,15 +258,13 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
     crypto_generichash_final(&snap->hash, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
     if (ngx_write_fd(snap->fd, digest, NGX_HTTP_APIKEY_DIGEST_LEN)
-        != NGX_HTTP_APIKEY_DIGEST_LEN
-        || ngx_close_file(snap->fd) == NGX_FILE_ERROR)
+        != NGX_HTTP_APIKEY_DIGEST_LEN)
     {
-        snap->fd = NGX_INVALID_FILE;
         ngx_http_apikey_snapshot_abort(snap);
         return;
     }
 
-    snap->fd = NGX_INVALID_FILE;
+    /* renamed before it is closed: the lock holds until it is in place */
 
     if (ngx_rename_file(snap->temp.data, snap->path.data) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ERR, snap->log, ngx_errno,
@@ -262,6 +273,13 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
         ngx_http_apikey_snapshot_abort(snap);
         return;
     }
+
+    if (ngx_close_file(snap->fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, snap->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &snap->path);
+    }
+
+    snap->fd = NGX_INVALID_FILE;
 
     ngx_log_error(NGX_LOG_INFO, snap->log, 0,
                   "apikey: snapshot of %ui keys written to \"%V\"",
@@ -272,6 +290,55 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
 
     ngx_free(snap->buf);
     ngx_free(snap);
+}
+
+
+/*
+ * One record into the buffer.  A full buffer stops the walk, to be written
+ * out without the zone's lock, and the records of the bucket being walked
+ * are dropped from it: the next step walks that bucket again from its
+ * first node, so that a record is written once.  A bucket that alone
+ * fills the buffer (thousands of records in one chain: digests alike, or
+ * chosen to collide) is written out under the lock instead: a walk that
+ * stopped in it would start it again for ever.
+ */
+
+static ngx_int_t
+ngx_http_apikey_snapshot_node(ngx_http_apikey_node_t *node, void *data)
+{
+    ngx_http_apikey_snapshot_t *snap = data;
+
+    uint32_t  size;
+
+    if (snap->bucket != snap->cursor) {
+        snap->bucket = snap->cursor;
+        snap->bucket_len = snap->len;
+        snap->bucket_written = snap->written;
+    }
+
+    size = (uint32_t) ngx_http_apikey_record_size(&node->record);
+
+    if (snap->len + sizeof(uint32_t) + size
+        > NGX_HTTP_APIKEY_SNAPSHOT_BUFFER)
+    {
+        if (snap->bucket != snap->first) {
+            snap->len = snap->bucket_len;
+            snap->written = snap->bucket_written;
+            return NGX_AGAIN;
+        }
+
+        if (ngx_http_apikey_snapshot_flush(snap) != NGX_OK) {
+            snap->failed = 1;
+            return NGX_AGAIN;
+        }
+    }
+
+    ngx_memcpy(snap->buf + snap->len, &size, sizeof(uint32_t));
+    ngx_memcpy(snap->buf + snap->len + sizeof(uint32_t), &node->record, size);
+    snap->len += sizeof(uint32_t) + size;
+    snap->written++;
+
+    return NGX_OK;
 }
 
 
@@ -303,11 +370,13 @@ ngx_http_apikey_snapshot_flush(ngx_http_apikey_snapshot_t *snap)
 static void
 ngx_http_apikey_snapshot_abort(ngx_http_apikey_snapshot_t *snap)
 {
+    /* deleted while locked: another writer's file is never deleted */
+
+    (void) ngx_delete_file(snap->temp.data);
+
     if (snap->fd != NGX_INVALID_FILE) {
         (void) ngx_close_file(snap->fd);
     }
-
-    (void) ngx_delete_file(snap->temp.data);
 
     if (snap->event.posted) {
         ngx_delete_posted_event(&snap->event);
@@ -387,7 +456,7 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ssize_t                    n;
     uint32_t                   size;
     ngx_fd_t                   fd;
-    ngx_uint_t                 nkeys, bucket;
+    ngx_uint_t                 nkeys, cursor, removed;
     ngx_file_info_t            fi;
     ngx_http_apikey_record_t  *rec;
     u_char                     digest[NGX_HTTP_APIKEY_DIGEST_LEN];
@@ -533,11 +602,14 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     }
 
     if (ngx_http_apikey_stale_locked(zone)) {
-        bucket = 0;
+        cursor = 0;
+        removed = 0;
 
-        while (bucket <= zone->sh->mask) {
-            (void) ngx_http_apikey_sweep_locked(zone, &bucket, 65536,
-                                                zone->sh->generation);
+        while (ngx_http_apikey_sweep_locked(zone, &cursor, 65536,
+                                            zone->sh->generation, &removed)
+               == NGX_AGAIN)
+        {
+            /* void */
         }
 
         ngx_http_apikey_swept_locked(zone, log);

@@ -18,6 +18,11 @@
  * is nothing for it to find.  Every change of a node's kind or generation
  * goes through this file and keeps them exact.
  *
+ * The table's layout is this file's alone, as a zone's is in nginx's
+ * ngx_http_limit_req_module.c: the other files find a node by its digest
+ * and go through every node with ngx_http_apikey_walk_locked() (usage
+ * write-back, the snapshot), a slice of buckets at a time.
+ *
  * Every function named *_locked expects the zone's slab mutex held.
  */
 
@@ -25,6 +30,12 @@
 #include "ngx_http_apikey.h"
 
 #include <sodium.h>
+
+
+struct ngx_http_apikey_table_s {
+    ngx_http_apikey_node_t    **buckets;
+    ngx_uint_t                  mask;
+};
 
 
 static ngx_http_apikey_node_t **ngx_http_apikey_bucket(
@@ -49,9 +60,10 @@ ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_apikey_zone_t  *ozone = data;
 
-    size_t                   len;
-    ngx_uint_t               n;
-    ngx_http_apikey_zone_t  *zone;
+    size_t                    len;
+    ngx_uint_t                n;
+    ngx_http_apikey_zone_t   *zone;
+    ngx_http_apikey_table_t  *table;
 
     zone = shm_zone->data;
 
@@ -82,23 +94,23 @@ ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     for (n = 1024; n < shm_zone->shm.size / 128; n <<= 1) { /* void */ }
 
-    zone->sh->buckets = ngx_slab_calloc(zone->shpool,
-                                        n * sizeof(ngx_http_apikey_node_t *));
-    if (zone->sh->buckets == NULL) {
+    table = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_apikey_table_t));
+    if (table == NULL) {
         return NGX_ERROR;
     }
 
-    zone->sh->mask = n - 1;
+    table->buckets = ngx_slab_calloc(zone->shpool,
+                                     n * sizeof(ngx_http_apikey_node_t *));
+    if (table->buckets == NULL) {
+        return NGX_ERROR;
+    }
 
-    /* the ring of keys to flush: about one entry per 2k of zone */
+    table->mask = n - 1;
+    zone->sh->table = table;
 
-    zone->sh->dirty_size = ngx_max(256, ngx_min(65536,
-                                                shm_zone->shm.size / 2048));
-
-    zone->sh->dirty = ngx_slab_alloc(zone->shpool,
-                                     zone->sh->dirty_size
-                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
-    if (zone->sh->dirty == NULL) {
+    if (ngx_http_apikey_usage_init_zone(zone, shm_zone->shm.size)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -135,7 +147,7 @@ ngx_http_apikey_bucket(ngx_http_apikey_zone_t *zone, u_char *digest)
 
     h = (w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9e3779b97f4a7c15ULL;
 
-    return &zone->sh->buckets[(h >> 32) & zone->sh->mask];
+    return &zone->sh->table->buckets[(h >> 32) & zone->sh->table->mask];
 }
 
 
@@ -406,28 +418,34 @@ ngx_http_apikey_stale_locked(ngx_http_apikey_zone_t *zone)
 
 
 /*
- * Removes, from nbuckets buckets starting at *bucket, every node not of
+ * Removes, from nbuckets buckets starting at *cursor, every node not of
  * keep_generation: keys gone from Redis, and staged nodes a dead syncing
- * worker left behind.  Done in slices so the lock is never held long.
+ * worker left behind; adds their number to *removed.  Done in slices so
+ * the lock is never held long: NGX_AGAIN while buckets are left, NGX_OK
+ * once the table's end is reached.
  */
 
-ngx_uint_t
+ngx_int_t
 ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
-    ngx_uint_t *bucket, ngx_uint_t nbuckets, uint32_t keep_generation)
+    ngx_uint_t *cursor, ngx_uint_t nbuckets, uint32_t keep_generation,
+    ngx_uint_t *removed)
 {
-    ngx_uint_t                i, last, removed;
-    ngx_http_apikey_node_t  **link;
+    ngx_uint_t                 i, last;
+    ngx_http_apikey_node_t   **link;
+    ngx_http_apikey_table_t   *table;
 
-    removed = 0;
-    last = ngx_min(*bucket + nbuckets, zone->sh->mask + 1);
+    table = zone->sh->table;
 
-    for (i = *bucket; i < last; i++) {
-        link = &zone->sh->buckets[i];
+    last = ngx_min(*cursor + ngx_min(nbuckets, table->mask + 1),
+                   table->mask + 1);
+
+    for (i = *cursor; i < last; i++) {
+        link = &table->buckets[i];
 
         while (*link) {
             if ((*link)->generation != keep_generation) {
                 ngx_http_apikey_free_node_locked(zone, link);
-                removed++;
+                (*removed)++;
                 continue;
             }
 
@@ -435,9 +453,49 @@ ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
         }
     }
 
-    *bucket = last;
+    *cursor = last;
 
-    return removed;
+    return last > table->mask ? NGX_OK : NGX_AGAIN;
+}
+
+
+/*
+ * Calls the handler for every live node of nbuckets buckets starting at
+ * *cursor (0: the first), and leaves *cursor where the next slice starts:
+ * NGX_AGAIN while buckets are left, NGX_OK once the table's end is
+ * reached.  The handler may stop the walk by returning NGX_AGAIN: *cursor
+ * then stays at that node's bucket, whose nodes the next slice passes
+ * again from its first.  The handler must not add nor remove nodes.
+ */
+
+ngx_int_t
+ngx_http_apikey_walk_locked(ngx_http_apikey_zone_t *zone,
+    ngx_uint_t *cursor, ngx_uint_t nbuckets, ngx_http_apikey_walk_pt handler,
+    void *data)
+{
+    ngx_uint_t                last;
+    ngx_http_apikey_node_t   *node;
+    ngx_http_apikey_table_t  *table;
+
+    table = zone->sh->table;
+
+    last = ngx_min(*cursor + ngx_min(nbuckets, table->mask + 1),
+                   table->mask + 1);
+
+    for ( /* void */ ; *cursor < last; (*cursor)++) {
+        for (node = table->buckets[*cursor]; node; node = node->next) {
+
+            if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
+                continue;
+            }
+
+            if (handler(node, data) == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
+        }
+    }
+
+    return *cursor > table->mask ? NGX_OK : NGX_AGAIN;
 }
 
 
@@ -495,8 +553,8 @@ ngx_http_apikey_check_locked(ngx_http_apikey_zone_t *zone, ngx_log_t *log)
     stale = 0;
     staged = 0;
 
-    for (i = 0; i <= sh->mask; i++) {
-        for (node = sh->buckets[i]; node; node = node->next) {
+    for (i = 0; i <= sh->table->mask; i++) {
+        for (node = sh->table->buckets[i]; node; node = node->next) {
 
             if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
                 staged++;
@@ -530,12 +588,14 @@ ngx_http_apikey_check_locked(ngx_http_apikey_zone_t *zone, ngx_log_t *log)
 void
 ngx_http_apikey_wipe_locked(ngx_http_apikey_zone_t *zone)
 {
-    ngx_uint_t  bucket;
+    ngx_uint_t  cursor, removed;
 
-    bucket = 0;
+    cursor = 0;
+    removed = 0;
 
-    (void) ngx_http_apikey_sweep_locked(zone, &bucket, zone->sh->mask + 1,
-                                        zone->sh->generation + 1);
+    (void) ngx_http_apikey_sweep_locked(zone, &cursor,
+                                        zone->sh->table->mask + 1,
+                                        zone->sh->generation + 1, &removed);
 }
 
 

@@ -22,7 +22,8 @@
  *
  * Keys to flush are found through a ring of digests in the zone, filled
  * when a key's pending count leaves zero, so a flush costs the keys used
- * since the last one, not a walk of the whole table.
+ * since the last one, not a walk of the whole table.  The ring is this
+ * file's alone.
  */
 
 
@@ -113,9 +114,29 @@ typedef struct {
 } ngx_http_apikey_batch_item_t;
 
 
+struct ngx_http_apikey_ring_s {
+    u_char                     *digests;
+    ngx_uint_t                  size;
+    ngx_uint_t                  start;
+    ngx_uint_t                  n;
+    ngx_uint_t                  overflow;   /* keys were left out */
+};
+
+
+/* a walk of the table for the keys the overflowed ring lost */
+
+typedef struct {
+    ngx_http_apikey_zone_t        *zone;
+    ngx_http_apikey_batch_item_t  *batch;
+    ngx_uint_t                     n;
+} ngx_http_apikey_usage_walk_t;
+
+
 static void ngx_http_apikey_usage_timer(ngx_event_t *ev);
 static void ngx_http_apikey_usage_flush(ngx_event_t *ev);
 static void ngx_http_apikey_usage_new_owner(ngx_http_apikey_zone_t *zone);
+static ngx_int_t ngx_http_apikey_usage_node_locked(
+    ngx_http_apikey_node_t *node, void *data);
 static ngx_uint_t ngx_http_apikey_collect_locked(
     ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
     ngx_http_apikey_batch_item_t *item, ngx_uint_t prev);
@@ -194,28 +215,54 @@ ngx_http_apikey_usage_init_process(ngx_cycle_t *cycle,
 }
 
 
+/* the ring, in a new zone: about one entry per 2k of zone */
+
+ngx_int_t
+ngx_http_apikey_usage_init_zone(ngx_http_apikey_zone_t *zone, size_t size)
+{
+    ngx_http_apikey_ring_t  *ring;
+
+    ring = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_apikey_ring_t));
+    if (ring == NULL) {
+        return NGX_ERROR;
+    }
+
+    ring->size = ngx_max(256, ngx_min(65536, size / 2048));
+
+    ring->digests = ngx_slab_alloc(zone->shpool,
+                                   ring->size * NGX_HTTP_APIKEY_DIGEST_LEN);
+    if (ring->digests == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->sh->ring = ring;
+
+    return NGX_OK;
+}
+
+
 /* called under the lock when a key's pending count leaves zero */
 
 void
 ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_node_t *node)
 {
-    ngx_uint_t                i;
-    ngx_http_apikey_shctx_t  *sh;
+    ngx_uint_t               i;
+    ngx_http_apikey_ring_t  *ring;
 
-    sh = zone->sh;
+    ring = zone->sh->ring;
 
-    if (sh->dirty_n == sh->dirty_size) {
-        sh->dirty_overflow = 1;
+    if (ring->n == ring->size) {
+        ring->overflow = 1;
         return;
     }
 
-    i = (sh->dirty_start + sh->dirty_n) % sh->dirty_size;
+    i = (ring->start + ring->n) % ring->size;
 
-    ngx_memcpy(sh->dirty + i * NGX_HTTP_APIKEY_DIGEST_LEN,
+    ngx_memcpy(ring->digests + i * NGX_HTTP_APIKEY_DIGEST_LEN,
                node->record.digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
-    sh->dirty_n++;
+    ring->n++;
 }
 
 
@@ -300,7 +347,7 @@ ngx_http_apikey_usage_new_owner(ngx_http_apikey_zone_t *zone)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     zone->sh->quota_epoch++;
-    zone->sh->dirty_overflow = 1;
+    zone->sh->ring->overflow = 1;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -312,11 +359,13 @@ static void
 ngx_http_apikey_usage_flush(ngx_event_t *ev)
 {
     u_char                        *digest;
-    ngx_uint_t                     i, m, n, bucket;
+    ngx_uint_t                     i, m, n, cursor;
     ngx_http_apikey_node_t        *node;
     ngx_http_apikey_zone_t        *zone;
+    ngx_http_apikey_ring_t        *ring;
     ngx_http_apikey_shctx_t       *sh;
     ngx_http_apikey_main_conf_t   *amcf;
+    ngx_http_apikey_usage_walk_t   walk;
     ngx_http_apikey_batch_item_t  *batch;
 
     amcf = ev->data;
@@ -329,11 +378,12 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     zone = amcf->shm_zone->data;
     sh = zone->sh;
+    ring = sh->ring;
 
     ngx_http_apikey_usage_last = ngx_current_msec;
     sh->quota_asks = 0;
 
-    if (sh->dirty_n == 0 && !sh->dirty_overflow) {
+    if (ring->n == 0 && !ring->overflow) {
         return;
     }
 
@@ -344,13 +394,13 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     /* what the ring holds now: keys put back meanwhile wait for the next */
 
-    m = sh->dirty_n;
+    m = ring->n;
 
     while (m && n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
         m--;
-        digest = sh->dirty + sh->dirty_start * NGX_HTTP_APIKEY_DIGEST_LEN;
-        sh->dirty_start = (sh->dirty_start + 1) % sh->dirty_size;
-        sh->dirty_n--;
+        digest = ring->digests + ring->start * NGX_HTTP_APIKEY_DIGEST_LEN;
+        ring->start = (ring->start + 1) % ring->size;
+        ring->n--;
 
         node = ngx_http_apikey_lookup_locked(zone, digest);
 
@@ -364,28 +414,19 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     /* the ring overflowed: find the rest by walking the table once */
 
-    if (m == 0 && sh->dirty_overflow) {
-        sh->dirty_overflow = 0;
+    if (m == 0 && ring->overflow) {
+        ring->overflow = 0;
 
-        for (bucket = 0; bucket <= sh->mask; bucket++) {
-            for (node = sh->buckets[bucket]; node; node = node->next) {
-                if ((node->pending == 0 && !node->quota.ask)
-                    || (node->flags & NGX_HTTP_APIKEY_NODE_STAGED))
-                {
-                    continue;
-                }
+        walk.zone = zone;
+        walk.batch = batch;
+        walk.n = n;
 
-                if (n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
-                    n += ngx_http_apikey_collect_locked(zone, node, &batch[n],
-                                                        1);
-                    n += ngx_http_apikey_collect_locked(zone, node, &batch[n],
-                                                        0);
-                    continue;
-                }
+        cursor = 0;
 
-                ngx_http_apikey_mark_dirty_locked(zone, node);
-            }
-        }
+        (void) ngx_http_apikey_walk_locked(zone, &cursor, (ngx_uint_t) -1,
+                                           ngx_http_apikey_usage_node_locked,
+                                           &walk);
+        n = walk.n;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -459,6 +500,34 @@ ngx_http_apikey_usage_away(ngx_http_apikey_zone_t *zone, ngx_log_t *log)
  * (prev), or this hour's with the lease held and wanted.  Returns 1 when
  * there is something to send.
  */
+
+/*
+ * A key with counts to write back: into the batch while it has room,
+ * back into the ring otherwise, for the next flush.
+ */
+
+static ngx_int_t
+ngx_http_apikey_usage_node_locked(ngx_http_apikey_node_t *node, void *data)
+{
+    ngx_http_apikey_usage_walk_t *walk = data;
+
+    if (node->pending == 0 && !node->quota.ask) {
+        return NGX_OK;
+    }
+
+    if (walk->n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
+        walk->n += ngx_http_apikey_collect_locked(walk->zone, node,
+                                                  &walk->batch[walk->n], 1);
+        walk->n += ngx_http_apikey_collect_locked(walk->zone, node,
+                                                  &walk->batch[walk->n], 0);
+        return NGX_OK;
+    }
+
+    ngx_http_apikey_mark_dirty_locked(walk->zone, node);
+
+    return NGX_OK;
+}
+
 
 static ngx_uint_t
 ngx_http_apikey_collect_locked(ngx_http_apikey_zone_t *zone,

@@ -135,3 +135,75 @@ GET /api/x
 --- error_code: 503
 --- error_log eval
 [qr/snapshot ".*keys\.snap" is damaged or not a snapshot, not used/]
+
+
+
+=== TEST 8: a snapshot larger than the write buffer is written whole
+5000 more keys (about 320 kB of records, the buffer is 256 kB), whose
+digests, alike but for their last bytes, share one bucket of the table:
+the write must neither loop on that chain nor write a record twice.
+--- init
+ApikeyTest::seed();
+ApikeyTest::redis('EVAL', $ApikeyTest::BULK, 0, 1, 5000, 'bulk');
+ApikeyTest::resync();
+my $deadline = time + 10;
+until ((-s "$::DIR/keys.snap" || 0) > 300000 || time > $deadline) {
+    select(undef, undef, undef, 0.05);
+}
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+ apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- more_headers eval
+::k("full")
+--- request
+GET /api/x
+--- error_code: 200
+--- error_log eval
+[qr/snapshot of 5010 keys written to ".*keys\.snap"/]
+
+
+
+=== TEST 9: ... and an nginx that starts from it has every key
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /status"]
+--- more_headers eval
+[::k("full"), ""]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+["", qr/"keys":5010,"loaded":true,.*"from_snapshot":true/]
+
+
+
+=== TEST 10: a snapshot another process is writing is left to it, and written later
+The old and the new workers of a binary upgrade both write the file: the
+temporary file is locked while written, a writer that finds it locked
+waits for the next tick instead of mixing its records into it.
+--- timeout: 30
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+ apikey_snapshot $::DIR/keys.snap;"
+--- config eval: $::API
+--- request eval
+# (spaces and quotes escaped in the patterns of nginx-log: the error log
+# holds the request lines too, whose escapes the patterns then do not match)
+my $d = ApikeyTest::digest($ApikeyTest::KEY{read});
+["GET /ctl/lock-file?path=$::DIR/keys.snap.tmp&seconds=6",
+ "GET /ctl/redis?a=HSET&a=apikey:key:$d&a=active&a=0",
+ "GET /ctl/redis?a=PUBLISH&a=apikey:events&a=$d",
+ "GET /ctl/nginx-log?wait=10"
+ . "&match=keys.snap.tmp%22%20is%20being%20written%20by%20another",
+ "GET /ctl/nginx-log?wait=20&match=snapshot%20of%2010%20keys%20written"
+ . "&after=tmp%22%20is%20being%20written%20by%20another",
+ "GET /api/x"]
+--- more_headers eval
+["", "", "", "", "", ::k("read")]
+--- error_code eval
+[200, 200, 200, 200, 200, 401]
+--- response_body_like eval
+["locked", "", "", "^lines=[1-9]", "^lines=[1-9]", "Invalid"]

@@ -169,39 +169,116 @@ def nginx2_start(conf):
     return "started in %d ms" % ms
 
 
-def nginx2_upgrade(old, new):
-    """A binary upgrade (USR2, then QUIT to the old master) of the second
-    nginx, its configuration changed from old to new on the way, e.g. the
-    zone's size."""
-    conf = os.path.join(SERVROOT2, "conf", "nginx.conf")
-    with open(conf) as f:
-        text = f.read()
-    with open(conf, "w") as f:
-        f.write(text.replace(old, new))
-    pidfile = os.path.join(SERVROOT2, "logs", "nginx.pid")
-    with open(pidfile) as f:
-        oldpid = int(f.read().strip())
-    os.kill(oldpid, signal.SIGUSR2)
-    for _ in range(500):
+def children(pid):
+    """The pids of the processes whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
         try:
-            with open(pidfile) as f:
-                newpid = int(f.read().strip())
-            if newpid != oldpid:
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.01)
-    else:
-        return "no new master"
-    time.sleep(0.5)
-    os.kill(oldpid, signal.SIGQUIT)
-    for _ in range(500):
-        try:
-            os.kill(oldpid, 0)
-            time.sleep(0.01)
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
         except OSError:
-            return "upgraded"
-    return "old master still running"
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def poll(cond, timeout=15.0):
+    """Waits until cond() is true; returns whether it became so."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # a zombie is gone for our purpose (its parent has not reaped it yet)
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except (OSError, ValueError):
+        return False
+
+
+# the old master of a binary upgrade under way
+UPGRADE = {}
+
+
+def nginx2_upgrade(old, new, step=None):
+    """A binary upgrade of the second nginx, its configuration changed
+    from old to new on the way (e.g. the zone's size), as an operator does
+    it: step "usr2" sends USR2 to the master and waits for the new master
+    and its worker; step "finish" sends WINCH to the old master, waits for
+    its workers to exit, then QUIT and waits for it to exit.  Without a
+    step, both."""
+    pidfile = os.path.join(SERVROOT2, "logs", "nginx.pid")
+    if step in (None, "usr2"):
+        conf = os.path.join(SERVROOT2, "conf", "nginx.conf")
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace(old, new))
+        with open(pidfile) as f:
+            oldpid = int(f.read().strip())
+        UPGRADE["old"] = oldpid
+        os.kill(oldpid, signal.SIGUSR2)
+
+        def new_master():
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                return False
+            return pid != oldpid and len(children(pid)) > 0
+
+        if not poll(new_master):
+            return "no new master"
+        if step == "usr2":
+            return "new master"
+    oldpid = UPGRADE.pop("old")
+    with open(pidfile) as f:
+        newpid = int(f.read().strip())
+    os.kill(oldpid, signal.SIGWINCH)
+    # the new master is a child of the old one too
+    if not poll(lambda: not [p for p in children(oldpid)
+                             if p != newpid and alive(p)]):
+        return "old workers still running"
+    os.kill(oldpid, signal.SIGQUIT)
+    if not poll(lambda: not alive(oldpid)):
+        return "old master still running"
+    return "upgraded"
+
+
+def wait_key(port, key, path, status, timeout):
+    """Polls path on port with the key until it answers status; returns
+    "matched", or the status it last got."""
+    import http.client
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path, headers={"X-Secret-Key": key})
+            r = conn.getresponse()
+            r.read()
+            conn.close()
+            got = r.status
+            if got == status:
+                return "matched"
+        except (OSError, http.client.HTTPException) as e:
+            got = e
+        time.sleep(0.02)
+    return "timed out: %s" % got
 
 
 def nginx2_stop():
@@ -473,7 +550,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     out.append(resp_read(f))
             return json.dumps(out)
         if action == "nginx2-upgrade":
-            return nginx2_upgrade(q["from"][0], q["to"][0])
+            return nginx2_upgrade(q.get("from", [""])[0],
+                                  q.get("to", [""])[0],
+                                  q.get("step", [None])[0])
+        if action in ("nginx-log", "nginx2-log"):
+            # the lines of the error log of the nginx under test (or of
+            # the second one) that match, after the first line matching
+            # after= if given; with wait=S, once at least one does (or S
+            # seconds have passed)
+            import re
+            root = SERVROOT if action == "nginx-log" else SERVROOT2
+            after = q.get("after", [None])[0]
+
+            def count():
+                n, on = 0, after is None
+                with open(os.path.join(root, "logs", "error.log"),
+                          errors="replace") as f:
+                    for line in f:
+                        if on and re.search(q["match"][0], line):
+                            n += 1
+                        elif not on and re.search(after, line):
+                            on = True
+                return n
+
+            poll(lambda: count() > 0, float(q.get("wait", ["0"])[0]))
+            return "lines=%d" % count()
+        if action == "lock-file":
+            # another process writing a file: it is created if need be,
+            # and locked (fcntl, as nginx locks) for seconds=S
+            import fcntl
+            fd = os.open(q["path"][0], os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"another writer\n")
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            threading.Timer(float(q["seconds"][0]), os.close, (fd,)).start()
+            return "locked"
+        if action == "wait-key":
+            return wait_key(int(q["port"][0]), q["key"][0], q["path"][0],
+                            int(q["status"][0]),
+                            float(q.get("timeout", ["10"])[0]))
         if action == "nginx-signal":
             os.kill(nginx_master(), getattr(signal, "SIG" + q["sig"][0]))
             return "signalled"
