@@ -18,8 +18,10 @@ _EOC_
 
 # Redis is never reachable here: a key that passes the syntax check gets
 # 503 (mirror not loaded), one that fails it gets 401 before any lookup.
+# The zone is not the other blocks' "keys": under TEST_NGINX_USE_HUP=1 that
+# one outlives the reload, loaded, and this one must never have been.
 our $NO_REDIS = <<'_EOC_';
-    apikey_zone keys:4m;
+    apikey_zone unsynced:4m;
     apikey_redis 127.0.0.1:1;
 _EOC_
 

@@ -287,7 +287,9 @@ GET /api/x
 === TEST 17: a mirror never loaded (Redis unreachable at start) is 503
 --- init: 1
 --- http_config
-    apikey_zone keys:4m;
+    # not "keys", which under TEST_NGINX_USE_HUP=1 outlives the reload
+    # loaded: this zone must never have been
+    apikey_zone unsynced:4m;
     apikey_redis 127.0.0.1:1;
 --- config eval: $::API
 --- more_headers eval

@@ -61,6 +61,8 @@ __DATA__
 
 
 === TEST 2: error style, every refusal
+quota3's four requests of TEST 1 must not count here: a fresh zone
+--- fresh_zone
 --- config eval: ::api("error")
 --- request eval: [@::REQUESTS]
 --- more_headers eval: [@::HEADERS]
@@ -94,7 +96,9 @@ __DATA__
 === TEST 4: 503 in the error style
 --- init: 1
 --- http_config
-    apikey_zone keys:4m;
+    # not "keys", which under TEST_NGINX_USE_HUP=1 outlives the reload
+    # loaded: this zone must never have been
+    apikey_zone unsynced:4m;
     apikey_redis 127.0.0.1:1;
 --- config eval: ::api("error")
 --- more_headers eval

@@ -59,6 +59,8 @@ __DATA__
 
 
 === TEST 2: the next clock hour is a new window
+quota3's count of TEST 1 in the window of $H must not carry: a fresh zone
+--- fresh_zone
 --- config eval: $::API
 --- request eval
 ["GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x", "GET /api/x"]
@@ -100,6 +102,8 @@ __DATA__
 
 
 === TEST 5: a record's limit applies where the location's default is off
+quota3's counts of the blocks before must not carry: a fresh zone
+--- fresh_zone
 --- config eval: $::API
 --- request eval
 ["GET /other/x", "GET /other/x", "GET /other/x", "GET /other/x"]
@@ -182,6 +186,8 @@ skipped the record with id "k-badlimit": "limit" is not a number or "unlimited"
 
 
 === TEST 11: the request that reaches 90% of a key's quota says so, once
+keys_near_limit counts since the zone was made: a fresh zone
+--- fresh_zone
 --- init
 ApikeyTest::seed(keys => [[ApikeyTest::make_key("TeNpErHoUr00000000000000000000042"),
     id => 'k-ten', access => 'full', limit => '10']]);

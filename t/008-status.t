@@ -78,6 +78,8 @@ qr/^\{"zone":"keys","keys":10,/
 
 
 === TEST 4: Prometheus values
+the counts are those of this block's traffic alone: a fresh zone
+--- fresh_zone
 --- config eval: $::API
 --- request eval
 [@::TRAFFIC, "GET /s?format=prometheus"]
@@ -103,7 +105,9 @@ qr/^\{"zone":"keys","keys":10,/
 === TEST 6: status with Redis away says so
 --- init: 1
 --- http_config
-    apikey_zone keys:4m;
+    # not "keys", which under TEST_NGINX_USE_HUP=1 outlives the reload
+    # loaded: this zone must never have been
+    apikey_zone unsynced:4m;
     apikey_redis 127.0.0.1:1;
 --- config eval: $::API
 --- request

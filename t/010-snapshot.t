@@ -39,6 +39,8 @@ $ApikeyTest::HTTP_CONFIG . "apikey_snapshot $::DIR/keys.snap;"
 
 
 === TEST 2: Redis unreachable at start: decisions come from the snapshot
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init: 1
 --- http_config eval
 "apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
@@ -55,6 +57,8 @@ $ApikeyTest::HTTP_CONFIG . "apikey_snapshot $::DIR/keys.snap;"
 
 
 === TEST 3: ... and the error log says so
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init: 1
 --- http_config eval
 "apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/keys.snap;"
@@ -70,6 +74,8 @@ GET /api/x
 
 
 === TEST 4: a damaged snapshot is not used at all
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init: 1
 --- http_config eval
 "apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/bad.snap;"
@@ -85,6 +91,8 @@ GET /api/x
 
 
 === TEST 5: no snapshot file yet: 503 as without the directive
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init: 1
 --- http_config eval
 "apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/none.snap;"
@@ -98,6 +106,8 @@ GET /api/x
 
 
 === TEST 6: the snapshot holds digests, never a raw key (the check is in init)
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init
 open my $fh, '<', "$::DIR/keys.snap" or die "no snapshot: $!";
 local $/;
@@ -120,6 +130,8 @@ GET /api/x
 
 === TEST 7: a snapshot not written with this apikey_hash_secret is refused
 The snapshot of TEST 1 was written without a secret: its keyed check fails.
+A start with Redis unreachable, which reads the snapshot: a fresh zone.
+--- fresh_zone
 --- init: 1
 --- user_files
 >>> secret.txt

@@ -133,6 +133,8 @@ exited on signal
 
 
 === TEST 6: a server answering garbage: nginx starts, answers 503 at once, keeps trying
+A start with no usable Redis, the mirror never loaded: a fresh zone.
+--- fresh_zone
 --- timeout: 10
 --- init: 1
 --- http_config
@@ -152,6 +154,8 @@ exited on signal
 
 
 === TEST 7: a server that never answers: requests are not held
+A start with no usable Redis, the mirror never loaded: a fresh zone.
+--- fresh_zone
 --- timeout: 15
 --- init: 1
 --- http_config

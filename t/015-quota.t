@@ -115,6 +115,8 @@ __DATA__
 
 
 === TEST 3: Redis stopped mid-window: the two admit their shares, no more
+q-1000's counts and lease of the blocks before must not carry: a fresh zone.
+--- fresh_zone
 --- timeout: 60
 --- init eval: $::INIT
 --- http_config eval: $::HTTP
@@ -139,6 +141,8 @@ __DATA__
 
 
 === TEST 4: Redis away, one instance: its lease, then its share, then 429
+q-10's counts and lease of the blocks before must not carry: a fresh zone.
+--- fresh_zone
 --- timeout: 30
 --- init eval: $::INIT
 --- http_config eval: $::HTTP
@@ -167,6 +171,8 @@ __DATA__
 
 
 === TEST 5: apikey_rate_limit_offline closed: the lease only
+q-10's counts and lease of the blocks before must not carry: a fresh zone.
+--- fresh_zone
 --- timeout: 30
 --- init eval: $::INIT
 --- http_config eval: $::CLOSED
@@ -231,6 +237,8 @@ __DATA__
 
 
 === TEST 8: the syncing worker killed under load: usage still exact
+q-1000's counts and lease of the blocks before must not carry: a fresh zone.
+--- fresh_zone
 --- timeout: 60
 --- init eval: $::INIT
 --- http_config eval: $::HTTP

@@ -89,6 +89,8 @@ does not match
 
 
 === TEST 3: a certificate for another name is refused, with the name
+The mirror must never have loaded: a fresh zone.
+--- fresh_zone
 --- http_config
     apikey_zone keys:4m;
     apikey_redis 127.0.0.1:$TEST_NGINX_TLS_PORT tls
@@ -108,6 +110,8 @@ qr/\[error\].*apikey: redis 127\.0\.0\.1:\d+, \w+ connection: TLS certificate do
 
 === TEST 4: a wrong CA: 503 from a fresh start, the verification failure
 logged with the address
+The mirror must never have loaded: a fresh zone.
+--- fresh_zone
 --- http_config
     apikey_zone keys:4m;
     apikey_redis 127.0.0.1:$TEST_NGINX_MTLS_PORT tls
@@ -161,6 +165,8 @@ GET /api/x
 
 
 === TEST 7: mutual TLS: without a client certificate Redis refuses
+The mirror must never have loaded: a fresh zone.
+--- fresh_zone
 --- http_config
     apikey_zone keys:4m;
     apikey_redis 127.0.0.1:$TEST_NGINX_MTLS_PORT tls
@@ -192,6 +198,8 @@ qr/\[warn\].*apikey: redis 127\.0\.0\.1:\d+: the server certificate is not verif
 
 
 === TEST 9: a plaintext Redis on the TLS address: no fallback, 503
+The mirror must never have loaded: a fresh zone.
+--- fresh_zone
 --- http_config
     apikey_zone keys:4m;
     apikey_redis 127.0.0.1:$TEST_NGINX_TLS_PLAIN_PORT tls tls_verify=off;

@@ -80,6 +80,8 @@ $::CRASH . $::PW
 
 
 === TEST 2: a wrong password in the file: the AUTH failure is logged, the password is not
+The mirror must never have loaded: a fresh zone.
+--- fresh_zone
 --- user_files
 >>> redis.pw
 Wrong-Secret-4b1d
@@ -187,6 +189,8 @@ Inline-Secret-55
 
 
 === TEST 9: full ACL: keys sync, usage and cluster counts are written
+No write error counted by the blocks before: a fresh zone.
+--- fresh_zone
 --- timeout: 30
 --- http_config eval
 ::redis_config("user=apikey-ops-full password=$::PW")

@@ -346,6 +346,35 @@ our $EXTRA_LOCATIONS = <<'_EOC_';
     location /ctl/ { apikey off; proxy_pass http://127.0.0.1:$TEST_NGINX_CTL_PORT/; }
 _EOC_
 
+# TEST_NGINX_USE_HUP=1: Test::Nginx reloads the nginx left running by the
+# previous block with SIGHUP instead of starting a new one, and a zone of
+# the same name and size keeps its keys, its state and its counters, as in
+# production.  A block that needs a zone nobody has used says so with
+# "--- fresh_zone": the nginx is stopped here, before the block runs, and
+# the runner starts it from scratch as it does for a file's first block
+# (both runners do so when the pid file names no running nginx).
+sub fresh_zone {
+    my ($block) = @_;
+    return unless defined $block->fresh_zone && defined $block->config
+        && $Test::Nginx::Util::UseHup;
+    my $pidfile = $Test::Nginx::Util::PidFile;
+    open my $in, '<', $pidfile or return;
+    my ($pid) = (<$in> // '') =~ /(\d+)/;
+    close $in;
+    return unless $pid;
+    my $alive = sub {
+        return 0 unless kill 0, $pid;
+        # nginx daemonizes: a zombie that nobody reaps is gone
+        open my $st, '<', "/proc/$pid/stat" or return 1;
+        return (<$st> // '') !~ /\)\s+Z\s/;
+    };
+    kill 'QUIT', $pid;
+    my $deadline = time + 10;
+    select(undef, undef, undef, 0.02) while $alive->() && time < $deadline;
+    kill 'KILL', $pid if $alive->();
+    unlink $pidfile;
+}
+
 sub apikey_setup {
     my $module = $ENV{TEST_NGINX_APIKEY_MODULE}
         or die "TEST_NGINX_APIKEY_MODULE is not set (run scripts/test.sh)";
@@ -355,6 +384,8 @@ sub apikey_setup {
 
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
+
+        fresh_zone($block);
 
         $block->set_value('main_config', "load_module $module;\n"
                           . ($block->main_config // ''));

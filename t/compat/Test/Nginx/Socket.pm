@@ -17,7 +17,8 @@ package Test::Nginx::Socket;
 # environment variables (TEST_NGINX_BINARY, _SERVROOT, _PORT, _SERVER_PORT,
 # _LOG_LEVEL, _SLEEP, _TIMEOUT, _NO_CLEAN, _NO_SHUFFLE, _LOAD_MODULES, ...),
 # the generated nginx.conf, restarting nginx for every block that has a
-# --- config, the block sections, the test names and the number of tests per
+# --- config (or, with TEST_NGINX_USE_HUP=1, reloading it), the block
+# sections, the test names and the number of tests per
 # block (so `plan tests => repeat_each() * blocks() * N` agrees).  A block
 # using a section this runner does not implement aborts the run (BAIL_OUT)
 # instead of passing silently.  Part 1 (settings, nginx.conf, process

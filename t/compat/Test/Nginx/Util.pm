@@ -9,11 +9,12 @@ use strict;
 use warnings;
 use Exporter 'import';
 use Carp qw(croak);
+use File::Find ();
 use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Socket::INET ();
 use List::Util qw(shuffle);
-use POSIX qw(WNOHANG SIGQUIT SIGKILL);
+use POSIX qw(WNOHANG SIGQUIT SIGKILL SIGHUP SIGUSR1);
 use Time::HiRes qw(sleep time);
 use Test::More ();
 
@@ -46,6 +47,7 @@ our $NoShuffle    = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 our $CheckAccumErrLog = $ENV{TEST_NGINX_CHECK_ACCUM_ERR_LOG};
 our $LoadModules  = $ENV{TEST_NGINX_LOAD_MODULES};
 our $WorkerUser   = $ENV{TEST_NGINX_WORKER_USER};
+our $UseHup       = $ENV{TEST_NGINX_USE_HUP};
 our $Workers      = 1;
 our $WorkerConnections = 64;
 our $RepeatEach   = 1;
@@ -66,6 +68,7 @@ our $PidFile    = "$LogDir/nginx.pid";
 
 our ($NginxVersion, $NginxV);   # "1.022001"-style number; `nginx -V` output
 our ($PrevConfig, $ErrLogFilePos, $RandPorts, $Started) = (undef, 0, {}, 0);
+our ($FirstTime, $ConfigVersion) = (1, '');
 
 # ---- small setters/getters (called before run_tests)
 
@@ -88,7 +91,7 @@ sub no_root_location () { $NoRootLocation = 1 }
 sub no_long_string ()   { $NoLongString = 1 }
 sub check_accum_error_log () { $CheckAccumErrLog = 1 }
 sub config_preamble ($) { $ConfigPreamble = shift }
-sub use_hup ()          { }     # HUP-reload mode: accepted and ignored
+sub use_hup ()          { $UseHup = 1 }
 sub no_nginx_manager () { croak "no_nginx_manager() is not supported by t/lib/Test/Nginx" }
 sub html_dir ()         { $HtmlDir }
 sub server_root ()      { $ServRoot }
@@ -205,8 +208,19 @@ sub stop_nginx ($) {
 
 # Wipe and recreate servroot.  Only our own sub-directories are removed, and
 # an unexpected file left in servroot aborts (as the CPAN module does).
-sub setup_server_root () {
-    if (-d $ServRoot) {
+# Under HUP, as there: every file under servroot goes, but for the running
+# nginx's pid file, sockets, certificates and keys (unless $first_time),
+# and the directories stay, since nginx keeps using them.
+sub setup_server_root (;$) {
+    my $first_time = shift;
+    if ($UseHup && -d $ServRoot) {
+        remove_tree($ConfDir, glob("$ServRoot/*_cache"), glob("$ServRoot/*_temp"));
+        File::Find::find({ bydepth => 1, no_chdir => 1, wanted => sub {
+            return if -d $_;
+            return if !$first_time && /(?:\bnginx\.pid|\.sock|\.crt|\.key)$/;
+            unlink $_ or warn "Failed to remove $_: $!\n";
+        } }, $ServRoot);
+    } elsif (-d $ServRoot) {
         remove_tree($ConfDir, $LogDir, $HtmlDir, "$ServRoot/cache",
                     glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
         rmdir $ServRoot or bail_out("Can't remove $ServRoot (not empty?): $!");
@@ -262,6 +276,21 @@ sub write_config ($$) {
     my $errlog = expand_env_in_text($block->error_log_file || $ErrLogFile, $name);
     my $server_name = $block->server_name // $ServerName;
     $server_name =~ s/(['\\])/\\$1/g;
+    # as the CPAN module: "config reload is buggy when master is off", so
+    # HUP mode turns the master on for the rest of the file
+    master_on() if $UseHup;
+    # and a second server answers the config's version, which tells when
+    # the workers of the new configuration are the ones answering
+    my $ver = !$UseHup ? '' : <<"_EOC_";
+    server {
+        listen          $ServerPort;
+        server_name     'Test-Nginx';
+
+        location = /ver {
+            return 200 '$ConfigVersion';
+        }
+    }
+_EOC_
     if ($LoadModules) {
         $main = join(' ', map { "load_module $_;" } grep { length } split /\s+/, $LoadModules)
               . " $main";
@@ -312,7 +341,7 @@ $config
         # End test case config.
 
 $root    }
-}
+$ver}
 
 $post
 
@@ -392,6 +421,64 @@ sub start_nginx ($) {
     }
 }
 
+# GET /ver from the 'Test-Nginx' server of the config; '' when unreachable.
+sub config_version () {
+    my $s = IO::Socket::INET->new(PeerAddr => $ServerAddr, PeerPort => $ServerPort,
+                                  Proto => 'tcp', Timeout => 2) or return '';
+    local $SIG{PIPE} = 'IGNORE';
+    print $s "GET /ver HTTP/1.0\r\nHost: Test-Nginx\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    return $resp =~ m{\AHTTP/1\.\d 200 .*?\r\n\r\n(.*)\z}s ? $1 : '';
+}
+
+# After a HUP: wait until 20 answers in a row come from the new
+# configuration (the CPAN module's test_config_version), so that no request
+# of the block meets a worker of the old one.
+sub test_config_version ($) {
+    my $name = shift;
+    my ($total, $nsucc) = (200, 0);
+    for my $tries (1 .. $total) {
+        if (config_version() eq $ConfigVersion) {
+            sleep $Sleep if ++$nsucc == 5;
+            return if $nsucc >= 20;
+            next;
+        }
+        $nsucc = 0;
+        my $wait = ($Sleep + $Sleep * $tries) * $tries / 2;
+        $wait = 1 if $wait > 1;
+        warn "$name - waiting $wait sec for nginx to reload the configuration\n"
+            if $wait > 0.5;
+        sleep $wait;
+    }
+    Test::More->builder->no_ending(1);
+    Test::More::fail("$name - failed to reload configuration after $total "
+                     . "failed test requests");
+}
+
+# HUP mode: write the block's files and config for the running nginx, make
+# it reopen its logs (the old error.log is gone) and reload.  False when
+# there is no nginx to reload, or it cannot be signalled.
+sub hup_nginx ($$$) {
+    my ($block, $config, $first_time) = @_;
+    my $name = $block->name;
+    my $pid = get_pid_from_pidfile();
+    return 0 unless $pid && is_running($pid);
+    return 0 if $first_time;       # a previous file's nginx: start afresh
+    setup_server_root(0);
+    write_user_files($block);
+    write_config($block, $config);
+    if (!kill SIGUSR1, $pid) {
+        warn "$name - Failed to send USR1 signal\n";
+        return 0;
+    }
+    sleep $Sleep;
+    return 0 unless kill SIGHUP, $pid;
+    sleep $Sleep * 3;
+    test_config_version($name);
+    return 1;
+}
+
 # Lines appended to error.log since the previous call within this block.
 sub error_log_data () {
     sleep $Sleep * 3;
@@ -444,8 +531,12 @@ sub run_test ($) {
         bail_out("$name - --- $s is not supported by t/lib/Test/Nginx (use the CPAN "
                  . "Test::Nginx, or extend t/lib)") if exists $block->{$s};
     }
+    my $first_time = $FirstTime;
+    $FirstTime = 0;
     local $RandPorts = {};
     local $LogLevel = $block->log_level || $LogLevel;
+    # a block whose nginx must die is started from scratch, as there
+    local $UseHup = defined $block->must_die ? undef : $UseHup;
     my $config = expand_env_in_text($block->config, $name);
 
     my ($skip_n, $skip_reason, $should_skip);
@@ -464,13 +555,19 @@ sub run_test ($) {
 
     # nginx is restarted for every block that has a --- config; a block
     # without one keeps talking to whatever the previous block started.
+    # TEST_NGINX_USE_HUP=1 (or use_hup()): the nginx left running by the
+    # previous block of this file is reloaded with SIGHUP instead, as the
+    # CPAN module does; shared memory zones then outlive the block.
     if (!defined $config) {
         bail_out("$name - No '--- config' section specified and could not get previous one")
             unless defined $PrevConfig;
     } elsif (!$should_skip) {
         $PrevConfig = $config;
+        $ConfigVersion = join '', map { ('A' .. 'Z', 'a' .. 'z', 0 .. 9)[rand 62] } 1 .. 10
+            if $UseHup;
+        goto REQUEST if $UseHup && hup_nginx($block, $config, $first_time);
         stop_nginx($name);
-        setup_server_root();
+        setup_server_root($first_time);
         if (my $code = $block->post_setup_server_root) {
             eval $code;
             bail_out("$name - post_setup_server_root failed: $@") if $@;
@@ -504,6 +601,7 @@ sub run_test ($) {
         start_nginx($name);
     }
 
+  REQUEST:
     # --- init runs here: after nginx has started, once per block (not per
     # repeat_each round), before the first request.
     if (my $code = $block->init) {
