@@ -35,6 +35,17 @@
 #define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
 #define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
 
+/*
+ * Between two writes: at least 5 s, and as long as writing the file at
+ * 1 MB/s would take, so that a mirror of a million keys (some 64 MB) that
+ * changes all the time is written about once a minute, ten million keys
+ * every 11 minutes: fifty instances rewriting their mirrors every 5 s
+ * kept this machine's disk, and their revocations, seconds behind.  A
+ * start from an older snapshot only catches up on more of the log.
+ */
+#define NGX_HTTP_APIKEY_SNAPSHOT_PAUSE   5000       /* ms */
+#define NGX_HTTP_APIKEY_SNAPSHOT_RATE    1024       /* bytes per ms */
+
 
 typedef struct {
     ngx_http_apikey_zone_t     *zone;
@@ -48,6 +59,7 @@ typedef struct {
     ngx_uint_t                  bucket_written; /* when it began */
     ngx_uint_t                  failed;
     ngx_uint_t                  written;
+    off_t                       bytes;
     uint64_t                    version;
     u_char                     *buf;
     size_t                      len;
@@ -70,6 +82,7 @@ static ngx_int_t ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec,
 static ngx_http_apikey_snapshot_t  *ngx_http_apikey_snapshot_running;
 static u_char  ngx_http_apikey_snapshot_zero[NGX_HTTP_APIKEY_DIGEST_LEN];
 static uint64_t                     ngx_http_apikey_snapshot_version;
+static ngx_msec_t                   ngx_http_apikey_snapshot_next;
 
 
 /*
@@ -104,6 +117,13 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     version = zone->sh->version;
 
     if (version == ngx_http_apikey_snapshot_version && version != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_apikey_snapshot_version != 0
+        && (ngx_msec_int_t) (ngx_current_msec - ngx_http_apikey_snapshot_next)
+           < 0)
+    {
         return NGX_DECLINED;
     }
 
@@ -288,6 +308,10 @@ ngx_http_apikey_snapshot_step(ngx_event_t *ev)
     ngx_http_apikey_snapshot_version = snap->version;
     ngx_http_apikey_snapshot_running = NULL;
 
+    ngx_http_apikey_snapshot_next = ngx_current_msec
+        + ngx_max(NGX_HTTP_APIKEY_SNAPSHOT_PAUSE,
+                  (ngx_msec_t) (snap->bytes / NGX_HTTP_APIKEY_SNAPSHOT_RATE));
+
     ngx_free(snap->buf);
     ngx_free(snap);
 }
@@ -360,6 +384,8 @@ ngx_http_apikey_snapshot_flush(ngx_http_apikey_snapshot_t *snap)
                       ngx_write_fd_n " \"%V\" failed", &snap->temp);
         return NGX_ERROR;
     }
+
+    snap->bytes += n;
 
     snap->len = 0;
 

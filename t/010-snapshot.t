@@ -10,7 +10,7 @@ no_shuffle();
 
 our $DIR = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot') . '-snap';
 make_path($DIR);
-unlink "$DIR/keys.snap";
+unlink "$DIR/keys.snap", "$DIR/big.snap";
 
 # a damaged snapshot, there before any nginx starts
 open my $fh, '>', "$DIR/bad.snap" or die;
@@ -219,3 +219,42 @@ my $d = ApikeyTest::digest($ApikeyTest::KEY{read});
 [200, 200, 200, 200, 200, 401]
 --- response_body_like eval
 ["locked", "", "", "^lines=[1-9]", "^lines=[1-9]", "Invalid"]
+
+
+
+=== TEST 11: a changing mirror is written again no sooner than its size says
+300,000 more keys (a file of about 19 MB): at 1 MB/s, the next write waits
+about 19 s, not the 5 s of a small mirror, however often keys change.
+--- fresh_zone
+--- timeout: 120
+--- init
+ApikeyTest::seed();
+# digests spread over the table by their first bytes, 50,000 a script
+# (the suite's Redis client waits 5 s for a reply)
+ApikeyTest::redis('EVAL', q{
+    for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local h = string.format('%08x', (i * 2654435761) % 4294967296)
+        redis.call('HSET', 'apikey:key:' .. h .. string.format('%056x', i),
+                   'id', 'bulk-' .. i, 'access', 'full', 'name', 'spread')
+    end
+    return 1
+}, 0, $_ * 50000 + 1, ($_ + 1) * 50000) for 0 .. 5;
+ApikeyTest::resync();
+--- http_config eval
+"apikey_zone keys:128m; apikey_redis 127.0.0.1:\$TEST_NGINX_REDIS_PORT;
+ apikey_snapshot $::DIR/big.snap;"
+--- config eval: $::API
+--- request eval
+my $d = ApikeyTest::digest($ApikeyTest::KEY{full});
+my $change = "GET /ctl/redis?a=EVAL&a="
+    . "redis.call(%27HSET%27%2CKEYS%5B1%5D%2C%27name%27%2CARGV%5B1%5D)"
+    . "%20redis.call(%27XADD%27%2C%27apikey%3Achanges%27%2C%27*%27%2C"
+    . "%27d%27%2CARGV%5B2%5D)%20return%201"
+    . "&a=1&a=apikey%3Akey%3A$d&a=";
+my $written = "snapshot%20of%20300010%20keys%20written";
+["GET /ctl/nginx-log?wait=50&match=$written",
+ (map { ($change . "n$_&a=$d", "GET /ctl/sleep?sleep=1") } 1 .. 10),
+ "GET /ctl/nginx-log?match=$written",
+ "GET /ctl/nginx-log?wait=50&match=$written&after=$written"]
+--- response_body_like eval
+["^lines=1\$", ("^1\$", "") x 10, "^lines=1\$", "^lines=[1-9]"]
