@@ -522,7 +522,7 @@ char *ngx_http_apikey_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_apikey_snapshot.c */
 ngx_int_t ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
-    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
+    ngx_http_apikey_main_conf_t *amcf, ngx_uint_t paced, ngx_log_t *log);
 ngx_int_t ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log);
 ngx_int_t ngx_http_apikey_snapshot_init_process(ngx_cycle_t *cycle,

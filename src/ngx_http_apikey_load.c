@@ -793,7 +793,7 @@ ngx_http_apikey_sync_finished(ngx_http_apikey_sync_t *s)
     s->backoff = NGX_HTTP_APIKEY_SYNC_BACKOFF_MIN;
 
     if (s->amcf->snapshot.len) {
-        (void) ngx_http_apikey_snapshot_write(zone, s->amcf, s->log);
+        (void) ngx_http_apikey_snapshot_write(zone, s->amcf, 0, s->log);
     }
 
     ngx_http_apikey_sync_end_load(s);

@@ -83,11 +83,14 @@ static ngx_http_apikey_snapshot_t  *ngx_http_apikey_snapshot_running;
 static u_char  ngx_http_apikey_snapshot_zero[NGX_HTTP_APIKEY_DIGEST_LEN];
 static uint64_t                     ngx_http_apikey_snapshot_version;
 static ngx_msec_t                   ngx_http_apikey_snapshot_next;
+static ngx_uint_t                   ngx_http_apikey_snapshot_urgent;
 
 
 /*
  * Starts writing the snapshot unless one is being written or the mirror
- * has not changed since the last one (NGX_DECLINED).
+ * has not changed since the last one (NGX_DECLINED).  A full load's write
+ * is not paced; a write for changes from the log ("paced") waits for the
+ * pause after the last one.
  *
  * Another process may be writing the same file: the old and the new
  * syncing workers of a reload that changed the zone, or of a binary
@@ -99,7 +102,7 @@ static ngx_msec_t                   ngx_http_apikey_snapshot_next;
 
 ngx_int_t
 ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
-    ngx_http_apikey_main_conf_t *amcf, ngx_log_t *log)
+    ngx_http_apikey_main_conf_t *amcf, ngx_uint_t paced, ngx_log_t *log)
 {
     u_char                      *p;
     uint64_t                     version;
@@ -110,7 +113,15 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
 
     path = &amcf->snapshot;
 
-    if (path->len == 0 || ngx_http_apikey_snapshot_running) {
+    if (path->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_apikey_snapshot_running) {
+
+        /* a full load's write, declined: the next tick does it unpaced */
+
+        ngx_http_apikey_snapshot_urgent |= !paced;
         return NGX_DECLINED;
     }
 
@@ -120,7 +131,8 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_apikey_snapshot_version != 0
+    if (paced && !ngx_http_apikey_snapshot_urgent
+        && ngx_http_apikey_snapshot_version != 0
         && (ngx_msec_int_t) (ngx_current_msec - ngx_http_apikey_snapshot_next)
            < 0)
     {
@@ -208,6 +220,7 @@ ngx_http_apikey_snapshot_write(ngx_http_apikey_zone_t *zone,
     snap->event.cancelable = 1;
 
     ngx_http_apikey_snapshot_running = snap;
+    ngx_http_apikey_snapshot_urgent = 0;
 
     ngx_post_event(&snap->event, &ngx_posted_events);
 

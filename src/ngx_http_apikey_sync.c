@@ -413,7 +413,8 @@ ngx_http_apikey_sync_tick_handler(ngx_event_t *ev)
 
             /* changes from the log reach the snapshot too, unless none */
 
-            (void) ngx_http_apikey_snapshot_write(s->zone, s->amcf, s->log);
+            (void) ngx_http_apikey_snapshot_write(s->zone, s->amcf, 1,
+                                                  s->log);
         }
     }
 

@@ -575,6 +575,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
             poll(lambda: count() > 0, float(q.get("wait", ["0"])[0]))
             return "lines=%d" % count()
+        if action == "snap-watch":
+            # how often a file is renamed over (a snapshot rewritten) in
+            # seconds=S, while the record of digest= changes (HSET, XADD)
+            # every half second; until=1 returns at the first rewrite
+            path, d = q["path"][0], q["digest"][0]
+            until = q.get("until", ["0"])[0] == "1"
+
+            def ident():
+                try:
+                    st = os.stat(path)
+                    return (st.st_ino, st.st_mtime_ns)
+                except OSError:
+                    return None
+
+            seen, n, i = ident(), 0, 0
+            end = time.time() + float(q["seconds"][0])
+            while time.time() < end:
+                i += 1
+                redis("HSET", "apikey:key:" + d, "name", "w%d" % i)
+                redis("XADD", "apikey:changes", "*", "d", d)
+                t = time.time() + 0.5
+                while time.time() < t:
+                    now = ident()
+                    if now != seen:
+                        seen, n = now, n + 1
+                        if until:
+                            return "rewrites=%d" % n
+                    time.sleep(0.05)
+            return "rewrites=%d" % n
         if action == "lock-file":
             # another process writing a file: it is created if need be,
             # and locked (fcntl, as nginx locks) for seconds=S
