@@ -323,6 +323,7 @@ ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
      *     amcf->snapshot = { 0, NULL };
      *     amcf->enabled_anywhere = 0;
      *     amcf->max_stale_fail = 0;
+     *     amcf->names = NULL;
      */
 
     amcf->sync_interval = NGX_CONF_UNSET_MSEC;
@@ -362,6 +363,8 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     alcf->headers = 0;
+     *     alcf->names = NULL;
+     *     alcf->unauthorized = { 0, NULL };
      *     alcf->prefix = { 0, NULL };
      *     alcf->resource = NULL;
      *     alcf->status = 0;
@@ -393,6 +396,7 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->headers = prev->headers ? prev->headers
                         : (NGX_HTTP_APIKEY_HEADER_BEARER
                            | NGX_HTTP_APIKEY_HEADER_XSECRET);
+        conf->unauthorized = prev->unauthorized;
     }
 
     if (conf->prefix.data == NULL) {
@@ -409,13 +413,20 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
 
+    /* every location reads the custom headers named anywhere */
+
+    conf->names = amcf->names;
+
     /* nginx's own lines about request headers must not show keys either */
 
     if (amcf->shm_zone) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-        if (ngx_http_apikey_guard_log(cf, clcf->error_log) != NGX_OK
-            || ngx_http_apikey_guard_log(cf, &cf->cycle->new_log) != NGX_OK)
+        if (ngx_http_apikey_guard_log(cf, clcf->error_log, amcf->names)
+            != NGX_OK
+            || ngx_http_apikey_guard_log(cf, &cf->cycle->new_log,
+                                         amcf->names)
+               != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
@@ -804,8 +815,9 @@ ngx_http_apikey_headers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apikey_loc_conf_t *alcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_apikey_main_conf_t  *amcf;
 
     if (alcf->headers) {
         return "is duplicate";
@@ -830,9 +842,26 @@ ngx_http_apikey_headers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (value[i].len >= 7
+            && ngx_strncasecmp(value[i].data, (u_char *) "header:", 7) == 0)
+        {
+            amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                      ngx_http_apikey_module);
+
+            if (ngx_http_apikey_custom_header(cf, cmd, alcf, &amcf->names,
+                                              &value[i])
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"%V\" directive, "
-                           "it must be \"bearer\" or \"x-secret-key\"",
+                           "it must be \"bearer\" or \"x-secret-key\" "
+                           "or \"header:<name>\"",
                            &value[i], &cmd->name);
         return NGX_CONF_ERROR;
     }

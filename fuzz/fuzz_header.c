@@ -13,17 +13,20 @@
  * Input: byte 0 chooses the location's configuration (bit 0: checksum on;
  * bits 1-2: headers, 0 meaning both; bit 3: a duplicate Authorization was
  * seen; bits 4-6: the prefix, from a table or, for 7, the first line of the
- * rest).  The rest is the request's header lines "Name: value", one per
- * '\n'; the whole rest is also checked as a key by itself.
+ * rest; bit 7: the custom headers X-API-Key and api-key are read too, as
+ * "apikey_headers ... header:X-API-Key header:api-key" says; without it
+ * they are named elsewhere in the http block, so scanned but not read).
+ * The rest is the request's header lines "Name: value", one per '\n';
+ * the whole rest is also checked as a key by itself.
  *
  * Invariants: read_key answers OK, MISSING or INVALID, and an OK key lies
  * inside the value of an enabled key header; check_syntax agrees with a
  * reference written from docs/decision.md, step 3; mask agrees with a
  * reference, never writes past prefix + 11 bytes and never shows more
  * than eight characters after the prefix; remove_key_headers leaves every
- * other header, in order, and no X-Secret-Key or Bearer Authorization of
- * an enabled kind, and r->headers_in.authorization never points to a
- * removed header.
+ * other header, in order, and no X-Secret-Key, Bearer Authorization or
+ * custom header of an enabled kind, and r->headers_in.authorization never
+ * points to a removed header.
  */
 
 
@@ -32,6 +35,16 @@
 
 
 #define FUZZ_MAX_HEADERS  64
+
+
+/* the http block's custom headers, each name followed by its ':' */
+
+static ngx_http_apikey_names_t  fuzz_names = {
+    2, { { 9, (u_char *) "x-api-key:" }, { 7, (u_char *) "api-key:" } }
+};
+
+#define FUZZ_CUSTOM                                                           \
+    (NGX_HTTP_APIKEY_HEADER_CUSTOM(0)|NGX_HTTP_APIKEY_HEADER_CUSTOM(1))
 
 
 static ngx_str_t  fuzz_prefixes[] = {
@@ -199,7 +212,7 @@ fuzz_inside_a_value(ngx_http_request_t *r, ngx_str_t *key)
 static ngx_uint_t
 fuzz_is_key_header(ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h)
 {
-    u_char  *v;
+    u_char  *v, *last;
 
     if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
         && h->key.len == 12
@@ -208,18 +221,43 @@ fuzz_is_key_header(ngx_http_apikey_loc_conf_t *alcf, ngx_table_elt_t *h)
         return 1;
     }
 
+    if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM(0))
+        && h->key.len == 9
+        && ngx_strncasecmp(h->key.data, (u_char *) "X-API-Key", 9) == 0)
+    {
+        return 1;
+    }
+
+    if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM(1))
+        && h->key.len == 7
+        && ngx_strncasecmp(h->key.data, (u_char *) "api-key", 7) == 0)
+    {
+        return 1;
+    }
+
     if (!(alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
         || h->key.len != 13
-        || ngx_strncasecmp(h->key.data, (u_char *) "authorization", 13) != 0
-        || h->value.len < 6
-        || ngx_strncasecmp(h->value.data, (u_char *) "bearer", 6) != 0)
+        || ngx_strncasecmp(h->key.data, (u_char *) "authorization", 13) != 0)
     {
         return 0;
     }
 
-    v = h->value.data + 6;
+    /* spaces and tabs before the scheme are skipped (docs/decision.md) */
 
-    return h->value.len == 6 || *v == ' ' || *v == '\t';
+    v = h->value.data;
+    last = v + h->value.len;
+
+    while (v < last && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+
+    if (last - v < 6 || ngx_strncasecmp(v, (u_char *) "bearer", 6) != 0) {
+        return 0;
+    }
+
+    v += 6;
+
+    return v == last || *v == ' ' || *v == '\t';
 }
 
 
@@ -340,6 +378,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ctx.duplicate_authorization = (flags >> 3) & 0x01;
 
+    alcf.names = &fuzz_names;
+
+    if (flags & 0x80) {
+        alcf.headers |= FUZZ_CUSTOM;
+    }
+
     data++;
     size--;
 
@@ -429,6 +473,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       13) == 0)
         {
             kind = NGX_HTTP_APIKEY_HEADER_BEARER;
+
+        } else if (nlen == 9
+                   && ngx_strncasecmp(h->key.data, (u_char *) "X-API-Key",
+                                      9) == 0)
+        {
+            kind = NGX_HTTP_APIKEY_HEADER_CUSTOM(0);
+
+        } else if (nlen == 7
+                   && ngx_strncasecmp(h->key.data, (u_char *) "api-key",
+                                      7) == 0)
+        {
+            kind = NGX_HTTP_APIKEY_HEADER_CUSTOM(1);
         }
 
         enabled += (kind & alcf.headers) ? 1 : 0;

@@ -15,7 +15,9 @@
  * http header: "Name: value"; the line goes through the guarded log.
  *
  * Invariant: where ngx_http_apikey_read_key() finds a key in that header
- * (both headers enabled) and the key has the syntax of a key, the value
+ * (both built-in headers enabled, and the custom headers X-API-Key and
+ * api-key, which the guard knows as the http block's) and the key has the
+ * syntax of a key, the value
  * part of the line written, after the scheme, does not contain it (the
  * name may, by chance: "Authoriza" is in "Authorization"; so may the
  * scheme and "[hidden]").  The line never grows.
@@ -31,6 +33,12 @@
 
 #include "fuzz_common.h"
 
+
+/* the http block's custom headers, each name followed by its ':' */
+
+static ngx_http_apikey_names_t  fuzz_names = {
+    2, { { 9, (u_char *) "x-api-key:" }, { 7, (u_char *) "api-key:" } }
+};
 
 static ngx_log_t        fuzz_guarded;
 static ngx_open_file_t  fuzz_guarded_file;
@@ -74,7 +82,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_guarded.log_level = NGX_LOG_DEBUG_ALL;
     fuzz_guarded.writer = fuzz_capture;
 
-    if (ngx_http_apikey_guard_log(&cf, &fuzz_guarded) != NGX_OK
+    if (ngx_http_apikey_guard_log(&cf, &fuzz_guarded, &fuzz_names) != NGX_OK
         || fuzz_guarded.writer == fuzz_capture)
     {
         fprintf(stderr, "ngx_http_apikey_guard_log() put no writer\n");
@@ -168,7 +176,7 @@ fuzz_log_value(ngx_table_elt_t *h, ngx_str_t *value, ngx_uint_t script)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                      *copy, *colon, *v, *last, *p;
+    u_char                      *copy, *colon, *v, *last, *p, *lowcase;
     ngx_str_t                    key, trimmed;
     ngx_pool_t                  *pool;
     ngx_uint_t                   nlines;
@@ -224,13 +232,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h->key.len = colon - copy;
     h->value.data = v;
     h->value.len = last - v;
-    h->lowcase_key = copy;
+    lowcase = fuzz_dup(copy, h->key.len);
+    h->lowcase_key = lowcase;
+
+    /* nginx's parser lowercases names; the module relies on it */
+    for (p = lowcase; p < lowcase + h->key.len; p++) {
+        *p = ngx_tolower(*p);
+    }
 
     ngx_memzero(&alcf, sizeof(ngx_http_apikey_loc_conf_t));
     ngx_memzero(&ctx, sizeof(ngx_http_apikey_ctx_t));
     alcf.enable = 1;
     alcf.headers = NGX_HTTP_APIKEY_HEADER_BEARER
-                   |NGX_HTTP_APIKEY_HEADER_XSECRET;
+                   |NGX_HTTP_APIKEY_HEADER_XSECRET
+                   |NGX_HTTP_APIKEY_HEADER_CUSTOM(0)
+                   |NGX_HTTP_APIKEY_HEADER_CUSTOM(1);
+    alcf.names = &fuzz_names;
 
     ngx_str_null(&key);
     d = ngx_http_apikey_read_key(r, &alcf, &ctx, &key);
@@ -306,6 +323,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 done:
 
     ngx_destroy_pool(pool);
+    free(lowcase);
     free(r);
     free(copy);
 

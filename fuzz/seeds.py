@@ -41,7 +41,8 @@ K = key()
 K2 = key(rnd=b"Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp")
 
 # header: flags byte (bit 0 checksum, bits 1-2 headers, bit 3 duplicate
-# Authorization, bits 4-6 prefix: 1 = "taapit_", 7 = first line), lines
+# Authorization, bits 4-6 prefix: 1 = "taapit_", 7 = first line, bit 7
+# the custom headers X-API-Key and api-key read), lines
 write("header", [
     ("bearer", b"\x00Authorization: Bearer " + K),
     ("xsecret-checksum", b"\x11X-Secret-Key: " + K),
@@ -60,6 +61,12 @@ write("header", [
     ("many-headers", b"\x13Host: example.com\nAccept: */*\nUser-Agent: c\n"
         b"Cookie: a=b\nX-Secret-Key: " + K + b"\nX-Other: 1"),
     ("bad-checksum", b"\x01X-Secret-Key: " + K[:-1] + b"0"),
+    ("custom", b"\x91X-API-Key: " + K),
+    ("custom-twice", b"\x80x-api-key: " + K + b"\nX-API-Key: " + K),
+    ("custom-differ", b"\x80X-API-Key: " + K + b"\napi-key: " + K2),
+    ("custom-not-read", b"\x00X-API-Key: " + K),
+    ("custom-and-bearer", b"\x80Authorization: Bearer " + K
+        + b"\nApi-Key: \t" + K),
 ])
 
 
@@ -185,6 +192,8 @@ write("logscrub", [
     ("near-miss-quoted", b"X_Secret_Key: \"x\" " + K),
     ("tab", b"X-Secret-Key:\t" + K + b"\t"),
     ("short", b"X_Secret_Key: abcdefghijklmno"),
+    ("custom", b"api-key: " + K),
+    ("custom-short", b"API-KEY: \tshort"),
 ])
 
 # resp: byte 0 the piece size (n % 64 + 1), then what a Redis server sends

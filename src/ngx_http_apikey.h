@@ -33,6 +33,18 @@
 #define NGX_HTTP_APIKEY_HEADER_BEARER   0x01
 #define NGX_HTTP_APIKEY_HEADER_XSECRET  0x02
 
+/*
+ * apikey_headers header:<name>, the operator's own key headers: the n-th
+ * name of the http block's table (ngx_http_apikey_names_t) is the kind
+ * NGX_HTTP_APIKEY_HEADER_CUSTOM(n).
+ */
+#define NGX_HTTP_APIKEY_MAX_CUSTOM      8
+#define NGX_HTTP_APIKEY_MAX_HEADER_NAME 64
+#define NGX_HTTP_APIKEY_HEADER_CUSTOM(n)  ((ngx_uint_t) 0x04 << (n))
+#define NGX_HTTP_APIKEY_HEADER_CUSTOM_ALL                                     \
+    (NGX_HTTP_APIKEY_HEADER_CUSTOM(NGX_HTTP_APIKEY_MAX_CUSTOM)                \
+     - NGX_HTTP_APIKEY_HEADER_CUSTOM(0))
+
 #define NGX_HTTP_APIKEY_ACCESS_FULL     NGX_APIKEY_ACCESS_FULL
 #define NGX_HTTP_APIKEY_ACCESS_READ     NGX_APIKEY_ACCESS_READ
 #define NGX_HTTP_APIKEY_ACCESS_LIMITED  NGX_APIKEY_ACCESS_LIMITED
@@ -337,6 +349,26 @@ typedef struct {
 } ngx_http_apikey_redis_conf_t;
 
 
+/*
+ * The custom key headers named anywhere in the http block, lowercase, each
+ * followed by a ':' (for the error-log guard) that len does not count.
+ * One table for every location, so that a request's headers are read once
+ * whatever location an internal redirect leads to.
+ */
+
+typedef struct {
+    ngx_uint_t                  n;
+    ngx_str_t                   name[NGX_HTTP_APIKEY_MAX_CUSTOM];
+} ngx_http_apikey_names_t;
+
+
+/* what a request sent in one custom header */
+typedef struct {
+    ngx_str_t                   value;
+    ngx_uint_t                  n;          /* 0, 1, 2 = more */
+} ngx_http_apikey_custom_t;
+
+
 typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_http_apikey_redis_conf_t *redis;
@@ -349,6 +381,7 @@ typedef struct {
     ngx_uint_t                  max_stale_fail;
     ngx_uint_t                  offline;    /* apikey_rate_limit_offline */
     ngx_uint_t                  satisfy_any;    /* with the module on */
+    ngx_http_apikey_names_t    *names;      /* NULL: no header:<name> */
 } ngx_http_apikey_main_conf_t;
 
 
@@ -362,6 +395,9 @@ typedef struct {
     ngx_uint_t                  error_style;
     ngx_flag_t                  pass_key;
     ngx_flag_t                  status;
+    ngx_http_apikey_names_t    *names;      /* the http block's */
+    ngx_str_t                   unauthorized;   /* error style's 401 naming
+                                                   the custom headers */
 } ngx_http_apikey_loc_conf_t;
 
 
@@ -402,9 +438,10 @@ typedef struct {
     unsigned                    deferred:1;     /* refusal under satisfy */
     unsigned                    nbearer:2;      /* 0, 1, 2 = more */
     unsigned                    nsecret:2;
-    unsigned                    removed:2;      /* header kinds removed */
     ngx_str_t                   bearer;
     ngx_str_t                   secret;
+    ngx_uint_t                  removed;        /* header kinds removed */
+    ngx_http_apikey_custom_t   *custom;     /* NULL: no custom header sent */
 } ngx_http_apikey_ctx_t;
 
 
@@ -415,8 +452,13 @@ extern ngx_module_t  ngx_http_apikey_module;
 ngx_http_apikey_decision_e ngx_http_apikey_read_key(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
     ngx_str_t *key);
-void ngx_http_apikey_scan_headers(ngx_http_request_t *r,
+ngx_int_t ngx_http_apikey_scan_headers(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
+ngx_uint_t ngx_http_apikey_present(ngx_http_apikey_loc_conf_t *alcf,
     ngx_http_apikey_ctx_t *ctx);
+ngx_int_t ngx_http_apikey_custom_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_names_t **names,
+    ngx_str_t *value);
 ngx_int_t ngx_http_apikey_check_syntax(ngx_http_apikey_loc_conf_t *alcf,
     ngx_str_t *key);
 ngx_int_t ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
@@ -425,7 +467,8 @@ size_t ngx_http_apikey_mask(u_char *dst, ngx_str_t *key, ngx_str_t *prefix);
 ngx_int_t ngx_http_apikey_patch_headers_in(ngx_conf_t *cf);
 
 /* ngx_http_apikey_log.c */
-ngx_int_t ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log);
+ngx_int_t ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log,
+    ngx_http_apikey_names_t *names);
 
 /* ngx_http_apikey_store.c */
 ngx_int_t ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data);

@@ -5,7 +5,8 @@
 
 
 /*
- * Refusals: the exact JSON bodies of docs/decision.md in both dialects, the
+ * Refusals: the exact JSON bodies of docs/decision.md in both dialects (the
+ * error style's 401 naming the location's custom key headers, if any), the
  * status codes, and WWW-Authenticate on 401s where bearer keys are read.
  * The response is sent from the access phase, so error_page does not
  * rewrite it.
@@ -86,7 +87,7 @@ ngx_http_apikey_send_error(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  type;
+    ngx_str_t                  type, *body;
     ngx_table_elt_t           *h;
     ngx_http_apikey_error_t   *err;
     ngx_http_complex_value_t   cv;
@@ -120,7 +121,17 @@ ngx_http_apikey_send_error(ngx_http_request_t *r,
     ngx_str_set(&type, "application/json");
 
     ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
-    cv.value = err->body[alcf->error_style];
+    body = &err->body[alcf->error_style];
+
+    if (alcf->unauthorized.len
+        && alcf->error_style == NGX_HTTP_APIKEY_STYLE_ERROR
+        && (ctx->decision == NGX_HTTP_APIKEY_MISSING
+            || ctx->decision == NGX_HTTP_APIKEY_INVALID))
+    {
+        body = &alcf->unauthorized;
+    }
+
+    cv.value = *body;
 
     rc = ngx_http_send_response(r, err->status, &type, &cv);
 

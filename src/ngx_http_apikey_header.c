@@ -5,10 +5,11 @@
 
 
 /*
- * Reading the key from the request: which headers count, duplicates and
- * disagreements, the key's syntax (token characters, prefix, checksum),
- * the masked form that is safe to log, and removing the key from what is
- * passed upstream.
+ * Reading the key from the request: which headers count (the built-in ones
+ * and the operator's own, "header:<name>", whose names are checked here at
+ * configuration time), duplicates and disagreements, the key's syntax
+ * (token characters, prefix, checksum), the masked form that is safe to
+ * log, and removing the key from what is passed upstream.
  */
 
 
@@ -24,11 +25,33 @@ static void ngx_http_apikey_restore_headers_in(void *data);
 static ngx_int_t ngx_http_apikey_bearer(ngx_str_t *value, ngx_str_t *key);
 static ngx_uint_t ngx_http_apikey_header_kind(ngx_uint_t mask,
     ngx_table_elt_t *h, ngx_str_t *value);
+static ngx_int_t ngx_http_apikey_custom_index(ngx_http_apikey_names_t *names,
+    ngx_uint_t mask, ngx_table_elt_t *h, ngx_str_t *value);
+static ngx_uint_t ngx_http_apikey_same(ngx_str_t *a, ngx_str_t *b);
+static char *ngx_http_apikey_bad_name(ngx_str_t *name);
+static ngx_int_t ngx_http_apikey_name_body(ngx_conf_t *cf,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_str_t *name);
 static ngx_uint_t ngx_http_apikey_read_method(ngx_str_t *value);
 static void ngx_http_apikey_trim(ngx_str_t *src, ngx_str_t *dst);
 
 
-#define NGX_HTTP_APIKEY_HEADER_OVERRIDE  0x04
+#define NGX_HTTP_APIKEY_HEADER_OVERRIDE  0x10000     /* above the custom */
+
+
+/* the error style's 401 body, around the names of the custom headers */
+
+#define NGX_HTTP_APIKEY_BODY_START                                            \
+    "{\"error\":\"Unauthorized\",\"message\":\"Invalid or missing "
+#define NGX_HTTP_APIKEY_BODY_END    " header\",\"status_code\":401}"
+#define NGX_HTTP_APIKEY_BODY_OR     " or "
+
+
+/* RFC 9110's token characters, the only ones a header name may hold */
+
+#define ngx_http_apikey_tchar(c)                                              \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                 \
+     || ((c) >= '0' && (c) <= '9')                                            \
+     || ((c) != '\0' && ngx_strchr("!#$%&'*+-.^_`|~", (c)) != NULL))
 
 
 static ngx_http_header_handler_pt  ngx_http_apikey_authorization_original;
@@ -127,21 +150,29 @@ ngx_http_apikey_process_authorization(ngx_http_request_t *r,
 
 
 /*
- * Reads the request's headers once: the key headers of both kinds (the
+ * Reads the request's headers once: the key headers of every kind, the
+ * custom headers named anywhere in the http block included (the
  * location's apikey_headers is applied later, so that a redirect into a
  * location that reads other headers still sees them), and the method
  * override headers.  One pass over the list, which the request needs
- * anyway; a redirect or a subrequest reuses what it found.
+ * anyway; a redirect or a subrequest reuses what it found.  Without any
+ * custom header configured, a header costs what it did before they
+ * existed: one test of names.
  */
 
-void
+ngx_int_t
 ngx_http_apikey_scan_headers(ngx_http_request_t *r,
-    ngx_http_apikey_ctx_t *ctx)
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
 {
-    ngx_str_t         value;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_int_t                  n;
+    ngx_str_t                  value;
+    ngx_uint_t                 i;
+    ngx_list_part_t           *part;
+    ngx_table_elt_t           *h;
+    ngx_http_apikey_custom_t  *c;
+    ngx_http_apikey_names_t   *names;
+
+    names = alcf->names;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -187,11 +218,66 @@ ngx_http_apikey_scan_headers(ngx_http_request_t *r,
             break;
 
         default:
+
+            if (names == NULL) {
+                break;
+            }
+
+            n = ngx_http_apikey_custom_index(names,
+                                             NGX_HTTP_APIKEY_HEADER_CUSTOM_ALL,
+                                             &h[i], &value);
+            if (n == NGX_DECLINED) {
+                break;
+            }
+
+            if (ctx->custom == NULL) {
+                ctx->custom = ngx_pcalloc(r->pool, names->n
+                                          * sizeof(ngx_http_apikey_custom_t));
+                if (ctx->custom == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            c = &ctx->custom[n];
+
+            if (c->n < 2) {
+                c->n++;
+            }
+
+            c->value = value;
             break;
         }
     }
 
     ctx->scanned = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key header kinds the location reads that the request sent (at the
+ * first pass: a redirect finds them in the context).
+ */
+
+ngx_uint_t
+ngx_http_apikey_present(ngx_http_apikey_loc_conf_t *alcf,
+    ngx_http_apikey_ctx_t *ctx)
+{
+    ngx_uint_t  i, present;
+
+    present = (ctx->nbearer ? NGX_HTTP_APIKEY_HEADER_BEARER : 0)
+              | (ctx->nsecret ? NGX_HTTP_APIKEY_HEADER_XSECRET : 0);
+
+    if (ctx->custom && alcf->names) {
+        for (i = 0; i < alcf->names->n; i++) {
+            if (ctx->custom[i].n) {
+                present |= NGX_HTTP_APIKEY_HEADER_CUSTOM(i);
+            }
+        }
+    }
+
+    return present & alcf->headers;
 }
 
 
@@ -207,10 +293,14 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx,
     ngx_str_t *key)
 {
-    ngx_uint_t  nsecret, nbearer;
+    ngx_str_t                 *custom;
+    ngx_uint_t                 i, nsecret, nbearer, ncustom, twice;
+    ngx_http_apikey_custom_t  *c;
 
-    if (!ctx->scanned) {
-        ngx_http_apikey_scan_headers(r, ctx);
+    if (!ctx->scanned
+        && ngx_http_apikey_scan_headers(r, alcf, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_APIKEY_NDECISIONS;
     }
 
     nbearer = (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
@@ -218,7 +308,33 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
     nsecret = (alcf->headers & NGX_HTTP_APIKEY_HEADER_XSECRET)
               ? ctx->nsecret : 0;
 
-    if (nbearer == 0 && nsecret == 0) {
+    /* the custom headers the location reads, where some were sent */
+
+    ncustom = 0;
+    twice = 0;
+    custom = NULL;
+
+    if (ctx->custom && (alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM_ALL)) {
+
+        for (i = 0; i < alcf->names->n; i++) {
+            c = &ctx->custom[i];
+
+            if (c->n == 0
+                || !(alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM(i)))
+            {
+                continue;
+            }
+
+            if (custom == NULL) {
+                custom = &c->value;
+            }
+
+            twice |= (c->n > 1);
+            ncustom++;
+        }
+    }
+
+    if (nbearer == 0 && nsecret == 0 && ncustom == 0) {
 
         if ((alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
             && ctx->duplicate_authorization)
@@ -231,10 +347,10 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
         return NGX_HTTP_APIKEY_MISSING;
     }
 
-    *key = nbearer ? ctx->bearer : ctx->secret;
+    *key = nbearer ? ctx->bearer : (nsecret ? ctx->secret : *custom);
     ctx->key = *key;
 
-    if (nbearer > 1 || nsecret > 1
+    if (nbearer > 1 || nsecret > 1 || twice
         || ((alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER)
             && ctx->duplicate_authorization))
     {
@@ -242,15 +358,34 @@ ngx_http_apikey_read_key(ngx_http_request_t *r,
     }
 
     if (nbearer && nsecret
-        && (ctx->bearer.len != ctx->secret.len
-            || sodium_memcmp(ctx->bearer.data, ctx->secret.data,
-                             ctx->bearer.len)
-               != 0))
+        && !ngx_http_apikey_same(&ctx->bearer, &ctx->secret))
     {
         return NGX_HTTP_APIKEY_INVALID;
     }
 
+    /* every enabled header sent must carry the same key */
+
+    for (i = 0; ncustom && i < alcf->names->n; i++) {
+        c = &ctx->custom[i];
+
+        if (c->n
+            && (alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM(i))
+            && !ngx_http_apikey_same(key, &c->value))
+        {
+            return NGX_HTTP_APIKEY_INVALID;
+        }
+    }
+
     return NGX_HTTP_APIKEY_OK;
+}
+
+
+/* two keys compared in constant time (for equal lengths) */
+
+static ngx_uint_t
+ngx_http_apikey_same(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len && sodium_memcmp(a->data, b->data, a->len) == 0;
 }
 
 
@@ -413,10 +548,13 @@ ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf)
 {
     ngx_str_t         value;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i, n, kind, custom;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
+
+    custom = alcf->names
+             && (alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM_ALL);
 
     n = 0;
 
@@ -445,9 +583,18 @@ ngx_http_apikey_remove_key_headers(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (ngx_http_apikey_header_kind(alcf->headers, &h[i], &value)
-            & (NGX_HTTP_APIKEY_HEADER_BEARER|NGX_HTTP_APIKEY_HEADER_XSECRET))
+        kind = ngx_http_apikey_header_kind(alcf->headers, &h[i], &value);
+
+        if (kind == 0
+            && custom
+            && ngx_http_apikey_custom_index(alcf->names, alcf->headers, &h[i],
+                                            &value)
+               != NGX_DECLINED)
         {
+            kind = NGX_HTTP_APIKEY_HEADER_CUSTOM(0);
+        }
+
+        if (kind & ~NGX_HTTP_APIKEY_HEADER_OVERRIDE) {
             if (r->headers_in.authorization == &h[i]) {
                 r->headers_in.authorization = NULL;
             }
@@ -528,6 +675,237 @@ ngx_http_apikey_header_kind(ngx_uint_t mask, ngx_table_elt_t *h,
     }
 
     return 0;
+}
+
+
+/*
+ * Which of the custom headers in mask h is, with its key in value, or
+ * NGX_DECLINED.  Names are compared with the lowercase name nginx gives
+ * every request header (HTTP/2's are lowercase already).
+ */
+
+static ngx_int_t
+ngx_http_apikey_custom_index(ngx_http_apikey_names_t *names, ngx_uint_t mask,
+    ngx_table_elt_t *h, ngx_str_t *value)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < names->n; i++) {
+
+        if (h->key.len == names->name[i].len
+            && (mask & NGX_HTTP_APIKEY_HEADER_CUSTOM(i))
+            && ngx_memcmp(h->lowcase_key, names->name[i].data, h->key.len)
+               == 0)
+        {
+            ngx_http_apikey_trim(&h->value, value);
+            return i;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * apikey_headers header:<name>: checks the name, gives it its place in the
+ * http block's table of names (*names) and its kind in alcf->headers, and
+ * names it in the location's error style 401 body.
+ */
+
+ngx_int_t
+ngx_http_apikey_custom_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_names_t **names,
+    ngx_str_t *value)
+{
+    u_char     *p;
+    char       *why;
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    name.data = value->data + 7;
+    name.len = value->len - 7;
+
+    why = ngx_http_apikey_bad_name(&name);
+
+    if (why) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, %s",
+                           value, &cmd->name, why);
+        return NGX_ERROR;
+    }
+
+    if (*names == NULL) {
+        *names = ngx_pcalloc(cf->pool, sizeof(ngx_http_apikey_names_t));
+        if (*names == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < (*names)->n; i++) {
+        if ((*names)->name[i].len == name.len
+            && ngx_strncasecmp((*names)->name[i].data, name.data, name.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_APIKEY_MAX_CUSTOM) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "the http block may name at most %d different "
+                           "headers", value, &cmd->name,
+                           NGX_HTTP_APIKEY_MAX_CUSTOM);
+        return NGX_ERROR;
+    }
+
+    if (i == (*names)->n) {
+        p = ngx_pnalloc(cf->pool, name.len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_strlow(p, name.data, name.len);
+        p[name.len] = ':';
+
+        (*names)->name[i].data = p;
+        (*names)->name[i].len = name.len;
+        (*names)->n++;
+    }
+
+    if (alcf->headers & NGX_HTTP_APIKEY_HEADER_CUSTOM(i)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "the header is named twice", value, &cmd->name);
+        return NGX_ERROR;
+    }
+
+    alcf->headers |= NGX_HTTP_APIKEY_HEADER_CUSTOM(i);
+
+    return ngx_http_apikey_name_body(cf, alcf, &name);
+}
+
+
+/* why a header name cannot carry keys, or NULL */
+
+static char *
+ngx_http_apikey_bad_name(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  overrides[] = {
+        ngx_string("X-HTTP-Method-Override"),
+        ngx_string("X-HTTP-Method"),
+        ngx_string("X-Method-Override"),
+        ngx_null_string
+    };
+
+    if (name->len == 0) {
+        return "the header name is empty";
+    }
+
+    if (name->len > NGX_HTTP_APIKEY_MAX_HEADER_NAME) {
+        return "the header name is longer than 64 characters";
+    }
+
+    for (i = 0; i < name->len; i++) {
+        if (!ngx_http_apikey_tchar(name->data[i])) {
+            return "the header name must be token characters "
+                   "(A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)";
+        }
+    }
+
+    if (name->len == 13
+        && ngx_strncasecmp(name->data, (u_char *) "Authorization", 13) == 0)
+    {
+        return "Authorization is read by \"bearer\"";
+    }
+
+    if (name->len == 12
+        && ngx_strncasecmp(name->data, (u_char *) "X-Secret-Key", 12) == 0)
+    {
+        return "X-Secret-Key is read by \"x-secret-key\"";
+    }
+
+    for (i = 0; overrides[i].len; i++) {
+        if (name->len == overrides[i].len
+            && ngx_strncasecmp(name->data, overrides[i].data, name->len) == 0)
+        {
+            return "a method override header cannot carry keys";
+        }
+    }
+
+    /*
+     * nginx reads these itself and keeps pointers to them (Host, Cookie,
+     * User-Agent...): removing the key from the list would not remove it
+     * from there.
+     */
+
+    for (i = 0; ngx_http_headers_in[i].name.len; i++) {
+        if (name->len == ngx_http_headers_in[i].name.len
+            && ngx_strncasecmp(name->data, ngx_http_headers_in[i].name.data,
+                               name->len)
+               == 0)
+        {
+            return "nginx reads that header itself";
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The error style's 401 says which header was missing or invalid: with
+ * custom headers, their names as configured, joined by " or ".  A name
+ * holds token characters only, none of which JSON escapes.
+ */
+
+static ngx_int_t
+ngx_http_apikey_name_body(ngx_conf_t *cf, ngx_http_apikey_loc_conf_t *alcf,
+    ngx_str_t *name)
+{
+    u_char     *p, *start;
+    size_t      len, keep;
+    ngx_str_t  *body;
+
+    body = &alcf->unauthorized;
+
+    /* what comes before the new name: the start, or the names so far */
+
+    if (body->len == 0) {
+        start = (u_char *) NGX_HTTP_APIKEY_BODY_START;
+        keep = sizeof(NGX_HTTP_APIKEY_BODY_START) - 1;
+
+    } else {
+        start = body->data;
+        keep = body->len - (sizeof(NGX_HTTP_APIKEY_BODY_END) - 1);
+    }
+
+    len = keep + (body->len ? sizeof(NGX_HTTP_APIKEY_BODY_OR) - 1 : 0)
+          + name->len + sizeof(NGX_HTTP_APIKEY_BODY_END) - 1;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, start, keep);
+
+    if (body->len) {
+        p = ngx_cpymem(p, NGX_HTTP_APIKEY_BODY_OR,
+                       sizeof(NGX_HTTP_APIKEY_BODY_OR) - 1);
+    }
+
+    p = ngx_cpymem(p, name->data, name->len);
+    ngx_memcpy(p, NGX_HTTP_APIKEY_BODY_END,
+               sizeof(NGX_HTTP_APIKEY_BODY_END) - 1);
+
+    body->len = len;
+
+    return NGX_OK;
 }
 
 

@@ -9,9 +9,11 @@
  * every request header ("http header: ..."), and at info level a malformed
  * header line whole; the module never logs a key itself, but these lines
  * would.  Every error log the module's locations write to gets a writer
- * that replaces the value of X-Secret-Key and of a Bearer Authorization
- * with "[hidden]" before the line is written, then writes it as nginx
- * would (to the file, or through the log's own writer: syslog, memory).
+ * that replaces the value of X-Secret-Key, of a Bearer Authorization and
+ * of every custom key header of the http block ("header:<name>" in
+ * apikey_headers) with "[hidden]" before the line is written, then writes
+ * it as nginx would (to the file, or through the log's own writer: syslog,
+ * memory).
  *
  * Some of nginx's lines show a value without the name of a key header: a
  * header under a near-miss name ("X_Secret_Key", an invalid header line),
@@ -28,13 +30,15 @@ typedef struct {
     ngx_log_t                  *log;
     ngx_log_writer_pt           writer;     /* the log's own, or NULL */
     void                       *wdata;
+    ngx_http_apikey_names_t    *names;      /* custom key headers, or NULL */
 } ngx_http_apikey_log_t;
 
 
 static void ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len);
 static void ngx_http_apikey_log_restore(void *data);
-static size_t ngx_http_apikey_scrub(u_char *buf, size_t len);
+static size_t ngx_http_apikey_scrub(u_char *buf, size_t len,
+    ngx_http_apikey_names_t *names);
 static size_t ngx_http_apikey_scrub_runs(u_char *buf, size_t len);
 static u_char *ngx_http_apikey_strcasestrn(u_char *p, u_char *last,
     char *s, size_t n);
@@ -59,7 +63,8 @@ static ngx_str_t  ngx_http_apikey_value_lines[] = {
 
 
 ngx_int_t
-ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log)
+ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log,
+    ngx_http_apikey_names_t *names)
 {
     ngx_pool_cleanup_t     *cln;
     ngx_http_apikey_log_t  *alog;
@@ -85,6 +90,7 @@ ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log)
         alog->log = log;
         alog->writer = log->writer;
         alog->wdata = log->wdata;
+        alog->names = names;
 
         cln->handler = ngx_http_apikey_log_restore;
 
@@ -120,7 +126,7 @@ ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
     alog = log->wdata;
 
-    len = ngx_http_apikey_scrub(buf, len);
+    len = ngx_http_apikey_scrub(buf, len, alog->names);
 
     if (alog->writer) {
         log->wdata = alog->wdata;
@@ -148,16 +154,17 @@ ngx_http_apikey_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
 
 /*
- * "X-Secret-Key: <value>" and "Authorization: Bearer <value>", in any
- * case: the value, up to a quote or the end of the line, becomes
- * "[hidden]" (or as much of it as the value is long).
+ * "X-Secret-Key: <value>", "Authorization: Bearer <value>" and "<custom
+ * name>: <value>", in any case: the value, up to a quote or the end of the
+ * line, becomes "[hidden]" (or as much of it as the value is long).
  */
 
 static size_t
-ngx_http_apikey_scrub(u_char *buf, size_t len)
+ngx_http_apikey_scrub(u_char *buf, size_t len, ngx_http_apikey_names_t *names)
 {
-    u_char  *p, *last, *value, *bearer, *end;
-    size_t   n;
+    u_char      *p, *last, *value, *found, *end;
+    size_t       n;
+    ngx_uint_t   i, bearer;
 
     static u_char  hidden[] = "[hidden]";
 
@@ -167,12 +174,29 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
     while (p < last) {
         value = ngx_http_apikey_strcasestrn(p, last, "x-secret-key:", 13);
         n = 13;
+        bearer = 0;
 
-        bearer = ngx_http_apikey_strcasestrn(p, last, "authorization:", 14);
+        found = ngx_http_apikey_strcasestrn(p, last, "authorization:", 14);
 
-        if (bearer && (value == NULL || bearer < value)) {
-            value = bearer;
+        if (found && (value == NULL || found < value)) {
+            value = found;
             n = 14;
+            bearer = 1;
+        }
+
+        for (i = 0; names && i < names->n; i++) {
+
+            /* the name is followed by its ':' */
+
+            found = ngx_http_apikey_strcasestrn(p, last,
+                                                (char *) names->name[i].data,
+                                                names->name[i].len + 1);
+
+            if (found && (value == NULL || found < value)) {
+                value = found;
+                n = names->name[i].len + 1;
+                bearer = 0;
+            }
         }
 
         if (value == NULL) {
@@ -191,7 +215,7 @@ ngx_http_apikey_scrub(u_char *buf, size_t len)
 
         /* other schemes are left alone: "Basic" is not our secret */
 
-        if (n == 14) {
+        if (bearer) {
             if (last - value < 6
                 || ngx_strncasecmp(value, (u_char *) "bearer", 6) != 0)
             {

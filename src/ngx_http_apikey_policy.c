@@ -161,8 +161,10 @@ ngx_http_apikey_subrequest_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!mctx->scanned) {
-        ngx_http_apikey_scan_headers(r, mctx);
+    if (!mctx->scanned
+        && ngx_http_apikey_scan_headers(r, alcf, mctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (!mctx->decided) {
@@ -265,10 +267,7 @@ ngx_http_apikey_strip(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
         return NGX_OK;
     }
 
-    present = (ctx->nbearer ? NGX_HTTP_APIKEY_HEADER_BEARER : 0)
-              | (ctx->nsecret ? NGX_HTTP_APIKEY_HEADER_XSECRET : 0);
-
-    present &= alcf->headers;
+    present = ngx_http_apikey_present(alcf, ctx);
 
     if (present == 0) {
         return NGX_OK;
