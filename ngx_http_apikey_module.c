@@ -190,6 +190,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       offsetof(ngx_http_apikey_loc_conf_t, pass_key),
       NULL },
 
+    { ngx_string("apikey_expiry_warning"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_apikey_expiry_warning,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apikey_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_apikey_status,
@@ -296,7 +303,9 @@ ngx_http_apikey_postconfiguration(ngx_conf_t *cf)
         hs[0] = ngx_http_apikey_deferred_handler;
     }
 
-    if (ngx_http_apikey_patch_headers_in(cf) != NGX_OK) {
+    if (ngx_http_apikey_patch_headers_in(cf) != NGX_OK
+        || ngx_http_apikey_sunset_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -368,6 +377,7 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
      *     alcf->prefix = { 0, NULL };
      *     alcf->resource = NULL;
      *     alcf->status = 0;
+     *     alcf->expiry_link = { 0, NULL };
      */
 
     alcf->enable = NGX_CONF_UNSET;
@@ -376,6 +386,7 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
     alcf->error_style = NGX_CONF_UNSET_UINT;
     alcf->pass_key = NGX_CONF_UNSET;
     alcf->resource = NGX_CONF_UNSET_PTR;
+    alcf->expiry_warning = NGX_CONF_UNSET;
 
     return alcf;
 }
@@ -410,6 +421,14 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->error_style, prev->error_style,
                               NGX_HTTP_APIKEY_STYLE_DETAIL);
     ngx_conf_merge_value(conf->pass_key, prev->pass_key, 0);
+
+    /* the link is a parameter of the warning: inherited with it only */
+
+    if (conf->expiry_warning == NGX_CONF_UNSET) {
+        conf->expiry_link = prev->expiry_link;
+    }
+
+    ngx_conf_merge_value(conf->expiry_warning, prev->expiry_warning, 0);
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apikey_module);
 

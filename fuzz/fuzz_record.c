@@ -17,10 +17,10 @@
  * most ngx_http_apikey_record_max_size(), and the record says exactly what
  * its fields say (the last copy of a repeated field counts): access is 1..3
  * and FULL only for "full", READ only for "read", LIMITED only for
- * "limited"; active is 0 unless the field is absent or "1"; expires, limit,
- * id, owner and name are the fields' values; no "ips" field gives nips 0,
- * and an "ips" field gives one entry per CIDR; grants are what
- * ngx_apikey_parse_grants() makes of the field.
+ * "limited"; active is 0 unless the field is absent or "1"; expires,
+ * deprecated, limit, id, owner and name are the fields' values; no "ips"
+ * field gives nips 0, and an "ips" field gives one entry per CIDR; grants
+ * are what ngx_apikey_parse_grants() makes of the field.
  */
 
 
@@ -37,6 +37,7 @@ typedef struct {
     fuzz_piece_t   *access;
     fuzz_piece_t   *grants;
     fuzz_piece_t   *expires;
+    fuzz_piece_t   *deprecated;
     fuzz_piece_t   *active;
     fuzz_piece_t   *limit;
     fuzz_piece_t   *ips;
@@ -104,6 +105,9 @@ fuzz_collect(fuzz_piece_t *el, ngx_uint_t n, fuzz_fields_t *f)
 
         } else if (fuzz_is(&el[i], "expires")) {
             f->expires = &el[i + 1];
+
+        } else if (fuzz_is(&el[i], "deprecated")) {
+            f->deprecated = &el[i + 1];
 
         } else if (fuzz_is(&el[i], "active")) {
             f->active = &el[i + 1];
@@ -226,6 +230,16 @@ fuzz_check_record(fuzz_fields_t *f, ngx_http_apikey_record_t *rec,
         fuzz_check(fuzz_number(f->expires, &n) == NGX_OK && n <= 0xffffffff,
                    "a non-number \"expires\" was loaded");
         fuzz_check(rec->expires == n, "expires differs from the field");
+    }
+
+    if (f->deprecated == NULL) {
+        fuzz_check(rec->deprecated == 0, "deprecated set without the field");
+
+    } else {
+        fuzz_check(fuzz_number(f->deprecated, &n) == NGX_OK
+                   && n <= 0xffffffff,
+                   "a non-number \"deprecated\" was loaded");
+        fuzz_check(rec->deprecated == n, "deprecated differs from the field");
     }
 
     if (f->limit == NULL) {

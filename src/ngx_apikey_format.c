@@ -261,6 +261,19 @@ ngx_apikey_parse_expires(const unsigned char *p, size_t len,
 }
 
 
+/*
+ * "deprecated": unix seconds of the rotation that replaced the key, 0 (not
+ * deprecated) to 4294967295, as "expires"
+ */
+
+int
+ngx_apikey_parse_deprecated(const unsigned char *p, size_t len,
+    uint32_t *deprecated)
+{
+    return ngx_apikey_parse_number(p, len, NGX_APIKEY_MAX_EXPIRES, deprecated);
+}
+
+
 /* "limit": requests per hour, or "unlimited" (NGX_APIKEY_LIMIT_UNLIMITED) */
 
 int

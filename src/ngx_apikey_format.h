@@ -9,8 +9,9 @@
  * fuzz harnesses, so that every reader and writer of the schema applies
  * one set of rules: the key format (syntax, prefix, checksum) and the
  * rules of each field of a key's record (id, owner, name, access, active,
- * expires, limit, ips, grants).  Nothing here depends on nginx, allocates
- * memory or keeps state; every function takes a pointer and a length.
+ * expires, deprecated, limit, ips, grants).  Nothing here depends on
+ * nginx, allocates memory or keeps state; every function takes a pointer
+ * and a length.
  *
  * The checksum: a key ends in the CRC-32 (IEEE, zlib's crc32) of
  * everything before it, written in base62 ("0-9A-Za-z"), most significant
@@ -82,6 +83,8 @@ int ngx_apikey_parse_number(const unsigned char *p, size_t len,
     uint32_t max, uint32_t *n);
 int ngx_apikey_parse_expires(const unsigned char *p, size_t len,
     uint32_t *expires);
+int ngx_apikey_parse_deprecated(const unsigned char *p, size_t len,
+    uint32_t *deprecated);
 int ngx_apikey_parse_limit(const unsigned char *p, size_t len,
     uint32_t *limit);
 int ngx_apikey_parse_cidr(const unsigned char *p, size_t len,

@@ -130,6 +130,7 @@ typedef struct {
     u_char                      digest[NGX_HTTP_APIKEY_DIGEST_LEN];
     uint32_t                    expires;
     uint32_t                    limit;
+    uint32_t                    deprecated;     /* rotated at, 0: not */
     uint8_t                     access;
     uint8_t                     active;
     uint8_t                     id_len;
@@ -398,6 +399,8 @@ typedef struct {
     ngx_http_apikey_names_t    *names;      /* the http block's */
     ngx_str_t                   unauthorized;   /* error style's 401 naming
                                                    the custom headers */
+    time_t                      expiry_warning; /* seconds, 0: off */
+    ngx_str_t                   expiry_link;    /* documentation URL */
 } ngx_http_apikey_loc_conf_t;
 
 
@@ -414,6 +417,9 @@ typedef struct {
     uint32_t                    remaining;
     time_t                      reset;
 
+    uint32_t                    expires;    /* the record's, for Sunset */
+    uint32_t                    deprecated;
+
     unsigned                    decided:1;
     unsigned                    counted:1;      /* counted once already */
     unsigned                    rate_headers:1; /* X-RateLimit-* apply */
@@ -424,6 +430,7 @@ typedef struct {
     unsigned                    duplicate_authorization:1;
     unsigned                    wait:1;         /* for a quota grant */
     unsigned                    waiting:1;      /* counted in waiters */
+    unsigned                    sunset_sent:1;
 
     ngx_msec_t                  wait_start;
 
@@ -522,6 +529,12 @@ ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
     ngx_http_apikey_zone_t *zone, ngx_http_apikey_node_t *node,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
+time_t ngx_http_apikey_now(ngx_http_request_t *r);
+
+/* ngx_http_apikey_sunset.c */
+char *ngx_http_apikey_expiry_warning(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_apikey_sunset_init(ngx_conf_t *cf);
 
 /* ngx_http_apikey_usage.c */
 ngx_int_t ngx_http_apikey_usage_init_zone(ngx_http_apikey_zone_t *zone,

@@ -23,7 +23,6 @@
 static ngx_int_t ngx_http_apikey_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apikey_add_header(ngx_http_request_t *r,
     ngx_str_t *name, uint64_t value);
-static time_t ngx_http_apikey_now(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -216,11 +215,13 @@ ngx_http_apikey_add_header(ngx_http_request_t *r, ngx_str_t *name,
 /*
  * Test builds only (-DNGX_HTTP_APIKEY_TEST=1): the request header
  * "X-Apikey-Test-Now: <unix seconds>" stands in for the clock of the
- * hourly windows, so that the suite sees a window roll over without
- * waiting an hour.  Production builds never read it.
+ * hourly windows, of the "expires" check and of the Sunset warnings
+ * (ngx_http_apikey_sunset.c), so that the suite sees a window roll over
+ * without waiting an hour, and a key reach its end at the second.
+ * Production builds never read it.
  */
 
-static time_t
+time_t
 ngx_http_apikey_now(ngx_http_request_t *r)
 {
 #if (NGX_HTTP_APIKEY_TEST)

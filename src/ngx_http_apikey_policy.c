@@ -430,7 +430,7 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
         method = NGX_HTTP_POST;
     }
 
-    now = ngx_time();
+    now = ngx_http_apikey_now(r);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -455,6 +455,11 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_APIKEY_NDECISIONS;
     }
+
+    /* what ngx_http_apikey_sunset.c tells about the key's end */
+
+    ctx->expires = rec->expires;
+    ctx->deprecated = rec->deprecated;
 
     if (!rec->active) {
         decision = NGX_HTTP_APIKEY_INVALID;

@@ -26,6 +26,7 @@ typedef struct {
     ngx_str_t                   access;
     ngx_str_t                   grants;
     ngx_str_t                   expires;
+    ngx_str_t                   deprecated;
     ngx_str_t                   active;
     ngx_str_t                   limit;
     ngx_str_t                   ips;
@@ -45,6 +46,7 @@ static struct {
     ngx_http_apikey_field(access),
     ngx_http_apikey_field(grants),
     ngx_http_apikey_field(expires),
+    ngx_http_apikey_field(deprecated),
     ngx_http_apikey_field(active),
     ngx_http_apikey_field(limit),
     ngx_http_apikey_field(ips),
@@ -164,6 +166,17 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
            != NGX_APIKEY_OK)
     {
         why = "\"expires\" is not a number of seconds";
+        goto invalid;
+    }
+
+    rec->deprecated = 0;
+
+    if (rf.deprecated.data
+        && ngx_apikey_parse_deprecated(rf.deprecated.data, rf.deprecated.len,
+                                       &rec->deprecated)
+           != NGX_APIKEY_OK)
+    {
+        why = "\"deprecated\" is not a number of seconds";
         goto invalid;
     }
 

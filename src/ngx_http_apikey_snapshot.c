@@ -15,7 +15,9 @@
  * zone), so that no request waits for Redis; the syncing worker then reads
  * the change log from the position stored in it.
  *
- * Format: "APIKEYSNAP2\n"; the epoch's digest (32 bytes, zero: none); a
+ * Format: "APIKEYSNAP3\n" (3: the record image has "deprecated"; a file
+ * of an older format is refused, and the mirror is loaded from Redis);
+ * the epoch's digest (32 bytes, zero: none); a
  * byte with the length of the change log position, and the position (the
  * position at the start of the write: entries after it are read again,
  * which applies them again, harmlessly); per key a 4-byte length and the
@@ -31,7 +33,7 @@
 #include <sodium.h>
 
 
-#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP2\n"
+#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP3\n"
 #define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
 #define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
 
@@ -548,10 +550,30 @@ ngx_http_apikey_snapshot_load(ngx_http_apikey_zone_t *zone,
     crypto_generichash(digest, NGX_HTTP_APIKEY_DIGEST_LEN, buf, last - buf,
                        amcf->hash_secret.data, amcf->hash_secret.len);
 
+    if (sodium_memcmp(digest, last, NGX_HTTP_APIKEY_DIGEST_LEN) != 0) {
+        goto invalid;
+    }
+
     if (ngx_memcmp(buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
-                   sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1) != 0
-        || sodium_memcmp(digest, last, NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+                   sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 1) != 0)
     {
+        /* whole, but written in another version's format: say so */
+
+        if (ngx_memcmp(buf, NGX_HTTP_APIKEY_SNAPSHOT_MAGIC,
+                       sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 3) == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "apikey: snapshot \"%V\" has the format of "
+                          "another version (\"%*s\"), not used",
+                          path, sizeof(NGX_HTTP_APIKEY_SNAPSHOT_MAGIC) - 2,
+                          buf);
+
+            (void) ngx_close_file(fd);
+            ngx_free(buf);
+
+            return NGX_DECLINED;
+        }
+
         goto invalid;
     }
 

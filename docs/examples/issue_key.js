@@ -435,11 +435,19 @@ async function rotate(r, o, secret, oldId) {
         }
 
         /* the old key lives on for the grace period, or less if it had less */
-        let until = Math.floor(Date.now() / 1000) + Number(o.grace);
+        const now = Math.floor(Date.now() / 1000);
+        let until = now + Number(o.grace);
         const expires = Number(record.get('expires') || 0);
         if (expires > 0 && expires < until) {
             until = expires;
         }
+        /* and says since when it is deprecated: now, or its first rotation */
+        let since = now;
+        const deprecated = Number(record.get('deprecated') || 0);
+        if (deprecated > 0 && deprecated < since) {
+            since = deprecated;
+        }
+        record.delete('deprecated');
 
         const key = makeKey(o['key-prefix']);
         const nd = digest(key, secret);
@@ -451,7 +459,8 @@ async function rotate(r, o, secret, oldId) {
         if (await transaction(r, [
             ['HSET', P + 'key:' + nd, ...fields],
             ['SET', P + 'id:' + id, nd],
-            ['HSET', P + 'key:' + d, 'expires', String(until)],
+            ['HSET', P + 'key:' + d, 'expires', String(until),
+                'deprecated', String(since)],
             ['PUBLISH', P + 'events', nd],
             ['PUBLISH', P + 'events', d]])) {
             console.log(key);                 /* the only time it is shown */

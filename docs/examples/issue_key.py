@@ -234,10 +234,17 @@ def rotate(r, a, secret):
         record = dict(zip(old[0::2], old[1::2]))
 
         # the old key lives on for the grace period, or less if it had less
-        until = int(time.time()) + a.grace
+        now = int(time.time())
+        until = now + a.grace
         expires = int(record.get("expires") or 0)
         if 0 < expires < until:
             until = expires
+        # and says since when it is deprecated: now, or its first rotation
+        since = now
+        deprecated = record.pop("deprecated", "")
+        if deprecated.isascii() and deprecated.isdigit() \
+                and 0 < int(deprecated) < since:
+            since = int(deprecated)
 
         key = make_key(a.key_prefix)
         nd = digest(key, secret)
@@ -249,7 +256,8 @@ def rotate(r, a, secret):
         if transaction(r, [
                 ["HSET", a.prefix + "key:" + nd] + fields,
                 ["SET", a.prefix + "id:" + kid, nd],
-                ["HSET", a.prefix + "key:" + d, "expires", str(until)],
+                ["HSET", a.prefix + "key:" + d, "expires", str(until),
+                 "deprecated", str(since)],
                 ["PUBLISH", a.prefix + "events", nd],
                 ["PUBLISH", a.prefix + "events", d]]):
             print(key)                      # the only time it is shown

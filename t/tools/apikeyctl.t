@@ -544,6 +544,17 @@ else
     fail "the old key expires after the grace period" "got $oexp at $t0"
 fi
 is "$(rc_ HGET "apikey:key:$d1" active)" 1 "the old key stays active"
+odep=$(rc_ HGET "apikey:key:$d1" deprecated)
+if [ "$odep" -ge "$t0" ] && [ "$odep" -le "$t1" ] \
+   && [ "$oexp" -eq $((odep + 7200)) ]; then
+    pass "the old key is deprecated at the time of the rotation"
+else
+    fail "the old key is deprecated at the time of the rotation" \
+        "deprecated $odep, expires $oexp, at $t0..$t1"
+fi
+run "$A" "${R[@]}" show t1
+like "$out" $'\ndeprecated +[0-9]+ \\(20[0-9-]+T[0-9:]+Z\\)\n' \
+    "show prints when the key was deprecated"
 if published "$nd" "$d1"; then
     pass "rotate publishes both digests"
 else
@@ -558,6 +569,13 @@ d4=$(rc_ GET apikey:id:t4)
 run "$A" "${R[@]}" rotate t4
 is "$(rc_ HGET "apikey:key:$d4" expires)" "$soon" \
     "rotate keeps an old expiry sooner than the grace"
+rc_ HSET "apikey:key:$d4" deprecated $((t0 - 100)) >/dev/null
+run "$A" "${R[@]}" rotate t4
+n4=$(printf '%s\n' "$out" | "$A" hash)
+is "$(rc_ HGET "apikey:key:$d4" deprecated)" $((t0 - 100)) \
+    "a second rotation keeps the first deprecation"
+is "$rc:$(rc_ HEXISTS "apikey:key:$n4" deprecated)" "0:0" \
+    "the successor of a deprecated key is not deprecated"
 run "$A" "${R[@]}" rotate t2 --grace 0 --expires 2030-01-01 \
     --key-prefix rk_
 like "$out" '^rk_' "rotate --key-prefix"
@@ -728,10 +746,21 @@ example() {
     local ep
     ep=$(rc_ GET apikey:epoch)
 
+    local r0 r1 dep
+    r0=$(date +%s)
     run "${x[@]}" "${R[@]}" rotate "ex-$lang" --grace 60
+    r1=$(date +%s)
     nd=$(printf '%s\n' "$out" | "$A" hash)
     is "$rc:$(rc_ HGET "apikey:key:$nd" rotated_from)" "0:ex-$lang" \
         "$lang rotate: new record with rotated_from"
+    dep=$(rc_ HGET "apikey:key:$d" deprecated)
+    if [ -n "$dep" ] && [ "$dep" -ge "$r0" ] && [ "$dep" -le "$r1" ]; then
+        pass "$lang rotate: the old key is deprecated at the rotation"
+    else
+        fail "$lang rotate: the old key is deprecated at the rotation" "$dep"
+    fi
+    is "$(rc_ HEXISTS "apikey:key:$nd" deprecated)" 0 \
+        "$lang rotate: the new key is not deprecated"
     nid=$(rc_ HGET "apikey:key:$nd" id)
     is "$(rc_ GET "apikey:id:$nid")" "$nd" "$lang rotate: new id string"
     is "$(changes 2)" "$(printf '%s\n%s' "$nd" "$d")" \

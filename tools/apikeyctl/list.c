@@ -300,8 +300,8 @@ actl_cmd_show(actl_conf_t *cf)
     redisReply   *r, *f, *v;
 
     static const char  *order[] = {
-        "id", "owner", "name", "access", "grants", "expires", "active",
-        "limit", "ips", NULL
+        "id", "owner", "name", "access", "grants", "expires", "deprecated",
+        "active", "limit", "ips", NULL
     };
 
     rc = actl_lookup(cf, cf->arg, digest, 0);
@@ -364,6 +364,14 @@ actl_cmd_show(actl_conf_t *cf)
 
             printf("%-13s ", f->str);
             actl_text_str(v->str, v->len, 0);
+
+            if (strcmp(f->str, "deprecated") == 0
+                && actl_parse_long(v->str, ACTL_MAX_TIME, &t) == ACTL_OK
+                && t != 0)
+            {
+                actl_format_time(t, when, sizeof(when));
+                printf(" (%s)", when);
+            }
 
             if (strcmp(f->str, "expires") == 0
                 && actl_parse_long(v->str, ACTL_MAX_TIME, &t) == ACTL_OK)

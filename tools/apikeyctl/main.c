@@ -184,6 +184,7 @@ actl_usage(FILE *f)
 "  delete ID              remove the record and its id\n"
 "  rotate ID              issue a new key with the same record and a new\n"
 "                         id; the old key expires after the grace period\n"
+"                         and is marked deprecated (now)\n"
 "  hash                   read one key from stdin, print its digest\n"
 "  usage ID               requests per hour and last use\n"
 "  accept-dataset         make every nginx load what Redis holds now\n"

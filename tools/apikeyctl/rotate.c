@@ -6,7 +6,9 @@
 
 /*
  * apikeyctl rotate: a new key with the same record and a new id; the
- * old key expires after the grace period.
+ * old key expires after the grace period, and records when it was
+ * replaced ("deprecated"), which the module announces in its responses
+ * (the Deprecation header of apikey_expiry_warning).
  */
 
 
@@ -21,10 +23,10 @@ actl_cmd_rotate(actl_conf_t *cf)
     char          ndigest[ACTL_HEX_LEN + 1], id[ACTL_MAX_STR + 1];
     char          rname[ACTL_MAX_NAME], nrname[ACTL_MAX_NAME];
     char          niname[ACTL_MAX_NAME], events[ACTL_MAX_NAME];
-    char          expires[32], oexpires[32], when[32];
+    char          expires[32], oexpires[32], since[32], when[32];
     size_t        i, len;
-    long long     old, until;
-    redisReply   *r, *rec, *f, *v;
+    long long     old, until, deprecated;
+    redisReply   *r, *rec, *f, *v, *d;
     actl_cmd_t    cmds[5];
 
     for (n = 0; n < 5; n++) {
@@ -75,13 +77,33 @@ actl_cmd_rotate(actl_conf_t *cf)
 
         until = (long long) cf->now + cf->grace;
 
+        /*
+         * and its deprecation: now, or the rotation that replaced it
+         * before, if it was rotated already
+         */
+
+        deprecated = (long long) cf->now;
+
         v = NULL;
+        d = NULL;
         for (i = 0; i + 1 < rec->elements; i += 2) {
-            if (rec->element[i]->type == REDIS_REPLY_STRING
-                && strcmp(rec->element[i]->str, "expires") == 0)
-            {
-                v = rec->element[i + 1];
+            if (rec->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
             }
+
+            if (strcmp(rec->element[i]->str, "expires") == 0) {
+                v = rec->element[i + 1];
+
+            } else if (strcmp(rec->element[i]->str, "deprecated") == 0) {
+                d = rec->element[i + 1];
+            }
+        }
+
+        if (d && d->type == REDIS_REPLY_STRING
+            && actl_parse_long(d->str, ACTL_MAX_TIME, &old) == ACTL_OK
+            && old != 0 && old < deprecated)
+        {
+            deprecated = old;
         }
 
         if (v && v->type == REDIS_REPLY_STRING) {
@@ -98,6 +120,7 @@ actl_cmd_rotate(actl_conf_t *cf)
         }
 
         snprintf(oexpires, sizeof(oexpires), "%lld", until);
+        snprintf(since, sizeof(since), "%lld", deprecated);
 
         actl_new_id(id);
         actl_make_key(cf->key_prefix, key, &len);
@@ -135,6 +158,7 @@ actl_cmd_rotate(actl_conf_t *cf)
             if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
                 || strcmp(f->str, "id") == 0
                 || strcmp(f->str, "rotated_from") == 0
+                || strcmp(f->str, "deprecated") == 0
                 || (cf->has_expires && strcmp(f->str, "expires") == 0))
             {
                 continue;
@@ -153,7 +177,8 @@ actl_cmd_rotate(actl_conf_t *cf)
         actl_cmd_add(&cmds[0], cf->arg);
 
         actl_cmd_set(&cmds[1], "SET", niname, ndigest, NULL);
-        actl_cmd_set(&cmds[2], "HSET", rname, "expires", oexpires, NULL);
+        actl_cmd_set(&cmds[2], "HSET", rname, "expires", oexpires,
+                     "deprecated", since, NULL);
         actl_cmd_set(&cmds[3], "PUBLISH", events, ndigest, NULL);
         actl_cmd_set(&cmds[4], "PUBLISH", events, digest, NULL);
 

@@ -232,7 +232,9 @@ class Issuer {
 
     /*
      * A new key with the same record, a new id and rotated_from; the old
-     * key expires after grace seconds (or keeps its own expiry if sooner).
+     * key expires after grace seconds (or keeps its own expiry if sooner),
+     * and its deprecated field says when it was replaced (now, or its
+     * first rotation).
      * expires: the new key's, replacing the copied one (0: never).
      * Resolves to {id, key, digest} of the new key.
      */
@@ -260,13 +262,19 @@ class Issuer {
                 throw new UnknownIdError(kid);
             }
 
-            let until = Math.floor(Date.now() / 1000) + grace;
+            const now = Math.floor(Date.now() / 1000);
+            let until = now + grace;
+            let since = now;
             for (let i = 0; i + 1 < old.length; i += 2) {
-                if (old[i] === 'expires' && /^[0-9]{1,10}$/.test(old[i + 1])) {
-                    const t = Number(old[i + 1]);
-                    if (t > 0 && t < until) {
-                        until = t;
-                    }
+                if (!/^[0-9]{1,10}$/.test(old[i + 1])) {
+                    continue;
+                }
+                const t = Number(old[i + 1]);
+                if (old[i] === 'expires' && t > 0 && t < until) {
+                    until = t;
+                }
+                if (old[i] === 'deprecated' && t > 0 && t < since) {
+                    since = t;
                 }
             }
 
@@ -284,6 +292,7 @@ class Issuer {
             const fields = ['id', nid];
             for (let i = 0; i + 1 < old.length; i += 2) {
                 if (old[i] === 'id' || old[i] === 'rotated_from'
+                    || old[i] === 'deprecated'
                     || (expires !== undefined && old[i] === 'expires'))
                 {
                     continue;
@@ -297,7 +306,8 @@ class Issuer {
 
             await this.exec(c, [['HSET', nrname, ...fields],
                                 ['SET', niname, nd],
-                                ['HSET', rname, 'expires', String(until)],
+                                ['HSET', rname, 'expires', String(until),
+                                    'deprecated', String(since)],
                                 ['PUBLISH', events, nd],
                                 ['PUBLISH', events, d]]);
             return { id: nid, key, digest: nd };

@@ -122,6 +122,32 @@ test('the record is apikeyctl\'s, byte for byte', async () => {
     const m1 = await hgetall(n1.digest);
     assert.deepEqual(m1.slice(2, -1), n2.slice(2, -1));
     assert.deepEqual(m1.slice(-2), ['rotated_from', 'js-same']);
+
+    /*
+     * and the old records alike: the same fields in the same order, the
+     * end of the grace and the time of each rotation
+     */
+    const o1 = await hgetall(k.digest);
+    const o2 = await hgetall(await r.get('apikey:id:ctl-same-js'));
+    const names = (o) => o.filter((_, i) => i % 2 === 0);
+    assert.deepEqual(names(o1), names(o2));
+    assert.equal(o1.at(-2), 'deprecated');
+    const f1 = new Map(), f2 = new Map();
+    for (let i = 0; i + 1 < o1.length; i += 2) {
+        f1.set(o1[i], o1[i + 1]);
+        f2.set(o2[i], o2[i + 1]);
+    }
+    for (const [f, v] of f1) {
+        if (!['id', 'expires', 'deprecated'].includes(f)) {
+            assert.equal(v, f2.get(f), f);
+        }
+    }
+    for (const f of [f1, f2]) {
+        assert.equal(Number(f.get('expires')),
+                     Number(f.get('deprecated')) + 3600);
+    }
+    assert.ok(Math.abs(Number(f1.get('deprecated'))
+                       - Number(f2.get('deprecated'))) <= 5);
 });
 
 test('grants of limited keys decide', async () => {
@@ -150,7 +176,21 @@ test('inactive, expired, address and limit', async () => {
 test('rotate keeps the old key for the grace period', async () => {
     const k = await iss.create({ owner: 'rot' });
     assert.equal(await statusBecomes(k.key, 200), 200);
+    const t0 = Math.floor(Date.now() / 1000);
     const n = await iss.rotate(k.id, { grace: 3600 });
+    const t1 = Math.floor(Date.now() / 1000);
+    const old = 'apikey:key:' + k.digest;
+    const dep = Number(await r.hGet(old, 'deprecated'));
+    assert.ok(t0 <= dep && dep <= t1, `${t0} ${dep} ${t1}`);
+    assert.equal(Number(await r.hGet(old, 'expires')), dep + 3600);
+    assert.equal(await r.hExists('apikey:key:' + n.digest, 'deprecated'),
+                 false);
+    /* a second rotation keeps the first deprecation; its key is not */
+    await r.hSet(old, 'deprecated', String(dep - 100));
+    const n2 = await iss.rotate(k.id, { grace: 3600 });
+    assert.equal(Number(await r.hGet(old, 'deprecated')), dep - 100);
+    assert.equal(await r.hExists('apikey:key:' + n2.digest, 'deprecated'),
+                 false);
     assert.notEqual(n.id, k.id);
     assert.equal(await statusBecomes(n.key, 200), 200);
     assert.equal((await request(k.key))[0], 200);

@@ -108,6 +108,21 @@ class TestIssuer(unittest.TestCase):
         self.assertEqual(m1[2:-1], n2[2:-1])
         self.assertEqual(m1[-2:], [b"rotated_from", b"py-same"])
 
+        # and the old records alike: the same fields in the same order,
+        # the end of the grace and the time of each rotation
+        o1 = self.hgetall(k.digest)
+        o2 = self.hgetall(d)
+        self.assertEqual(o1[0::2], o2[0::2])
+        self.assertEqual(o1[-2], b"deprecated")
+        f1, f2 = dict(zip(o1[0::2], o1[1::2])), dict(zip(o2[0::2], o2[1::2]))
+        for f in f1:
+            if f not in (b"id", b"expires", b"deprecated"):
+                self.assertEqual(f1[f], f2[f], f)
+        for f in (f1, f2):
+            self.assertEqual(int(f[b"expires"]), int(f[b"deprecated"]) + 3600)
+        self.assertLessEqual(abs(int(f1[b"deprecated"])
+                                 - int(f2[b"deprecated"])), 5)
+
     def test_limited_grants_decide(self):
         k = self.iss.create(access="limited", grants=["orders:rw"])
         r = self.iss.create(access="limited", grants=["orders:r"])
@@ -133,7 +148,22 @@ class TestIssuer(unittest.TestCase):
     def test_rotate_keeps_old_for_grace(self):
         k = self.iss.create(owner="rot")
         self.assertEqual(status_becomes(k.key, 200), 200)
+        t0 = int(time.time())
         n = self.iss.rotate(k.id, grace=3600)
+        t1 = int(time.time())
+        old = "apikey:key:" + k.digest
+        dep = int(self.r.hget(old, "deprecated"))
+        self.assertTrue(t0 <= dep <= t1, (t0, dep, t1))
+        self.assertEqual(int(self.r.hget(old, "expires")), dep + 3600)
+        self.assertIsNone(self.r.hget("apikey:key:" + n.digest,
+                                      "deprecated"))
+        # a second rotation keeps the first deprecation, and its new key
+        # is not deprecated
+        self.r.hset(old, "deprecated", str(dep - 100))
+        n2 = self.iss.rotate(k.id, grace=3600)
+        self.assertEqual(int(self.r.hget(old, "deprecated")), dep - 100)
+        self.assertIsNone(self.r.hget("apikey:key:" + n2.digest,
+                                      "deprecated"))
         self.assertNotEqual(n.id, k.id)
         self.assertEqual(status_becomes(n.key, 200), 200)
         self.assertEqual(request(k.key)[0], 200)

@@ -205,7 +205,8 @@ class Issuer:
     def rotate(self, kid, grace=86400, expires=None, key_prefix=None):
         """A new key with the same record, a new id and rotated_from; the
         old key expires after grace seconds (or keeps its own expiry if
-        sooner).  expires: the new key's, replacing the copied one (0:
+        sooner), and its deprecated field says when it was replaced (now,
+        or its first rotation).  expires: the new key's, replacing the copied one (0:
         never).  Returns Issued(id, key, digest) of the new key."""
         key_prefix = self.key_prefix if key_prefix is None else key_prefix
         schema.check_key_prefix(key_prefix)
@@ -233,13 +234,17 @@ class Issuer:
                         raise UnknownId(kid)
                     pairs = list(zip(old[0::2], old[1::2]))
 
-                    until = int(time.time()) + grace
+                    now = int(time.time())
+                    until = now + grace
+                    since = now
                     for f, v in pairs:
-                        if _s(f) == "expires":
-                            v = _s(v)
-                            if v.isascii() and v.isdigit() and len(v) <= 10 \
-                                    and 0 < int(v) < until:
-                                until = int(v)
+                        v = _s(v)
+                        if not (v.isascii() and v.isdigit() and len(v) <= 10):
+                            continue
+                        if _s(f) == "expires" and 0 < int(v) < until:
+                            until = int(v)
+                        if _s(f) == "deprecated" and 0 < int(v) < since:
+                            since = int(v)
 
                     nid = schema.new_id()
                     key = schema.make_key(key_prefix)
@@ -253,7 +258,7 @@ class Issuer:
 
                     fields = ["id", nid]
                     for f, v in pairs:
-                        if _s(f) in ("id", "rotated_from") \
+                        if _s(f) in ("id", "rotated_from", "deprecated") \
                                 or (expires is not None
                                     and _s(f) == "expires"):
                             continue
@@ -264,7 +269,8 @@ class Issuer:
 
                     self._exec(p, [["HSET", nrname] + fields,
                                    ["SET", niname, nd],
-                                   ["HSET", rname, "expires", str(until)],
+                                   ["HSET", rname, "expires", str(until),
+                                    "deprecated", str(since)],
                                    ["PUBLISH", events, nd],
                                    ["PUBLISH", events, d]])
                 except redis.WatchError:
