@@ -267,6 +267,8 @@ typedef struct {
 
     /* statistics, see ngx_http_apikey_status.c */
     ngx_atomic_t                decisions[NGX_HTTP_APIKEY_NDECISIONS];
+    /* refusals apikey_dry_run let through, by kind */
+    ngx_atomic_t                dry_run[NGX_HTTP_APIKEY_NDECISIONS];
     ngx_atomic_t                events_applied;
     ngx_atomic_t                reconnects;
     ngx_atomic_t                full_syncs;
@@ -362,6 +364,7 @@ typedef struct {
     ngx_uint_t                  error_style;
     ngx_flag_t                  pass_key;
     ngx_flag_t                  status;
+    ngx_flag_t                  dry_run;
 } ngx_http_apikey_loc_conf_t;
 
 
@@ -388,6 +391,9 @@ typedef struct {
     unsigned                    duplicate_authorization:1;
     unsigned                    wait:1;         /* for a quota grant */
     unsigned                    waiting:1;      /* counted in waiters */
+    unsigned                    dry_run:1;      /* decided under dry run */
+    unsigned                    dry_counted:1;  /* in the status's dry_run */
+    unsigned                    over_limit:1;   /* counted all the same */
 
     ngx_msec_t                  wait_start;
 
@@ -506,6 +512,8 @@ u_char *ngx_http_apikey_quota_status(u_char *p, ngx_http_apikey_shctx_t *snap,
 
 /* ngx_http_apikey_error.c */
 ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
+void ngx_http_apikey_log_refusal(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 
 /* ngx_http_apikey_variables.c */
