@@ -542,3 +542,31 @@ qq{
 ['Invalid API key', 'Missing API key', '^matched$', '^matched$']
 --- no_error_log eval
 ['key "', 'NotAValidKey', "exited on signal"]
+
+
+
+=== TEST 21: a subrequest's refusal let through has its line too
+--- log_level: info
+--- config eval
+qq{
+    location /app/ {
+        auth_request /auth;
+        proxy_pass $::BACKEND/backend/;
+    }
+    location = /auth {
+        internal;
+        apikey on;
+        apikey_dry_run on;
+        proxy_pass $::BACKEND/backend/auth;
+    }
+}
+--- more_headers eval
+::k('read')
+--- request
+POST /app/x
+--- error_code: 200
+--- error_log
+apikey: refusing request, dry run: forbidden (403), key "taap...
+id "k-read", client:
+--- no_error_log eval
+[$ApikeyTest::KEY{read}, "exited on signal"]
