@@ -197,6 +197,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apikey_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, dry_run),
+      NULL },
+
     { ngx_string("apikey_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_apikey_status,
@@ -385,6 +392,7 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
     alcf->rate_limit = NGX_CONF_UNSET_UINT;
     alcf->error_style = NGX_CONF_UNSET_UINT;
     alcf->pass_key = NGX_CONF_UNSET;
+    alcf->dry_run = NGX_CONF_UNSET;
     alcf->resource = NGX_CONF_UNSET_PTR;
     alcf->expiry_warning = NGX_CONF_UNSET;
 
@@ -421,6 +429,7 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->error_style, prev->error_style,
                               NGX_HTTP_APIKEY_STYLE_DETAIL);
     ngx_conf_merge_value(conf->pass_key, prev->pass_key, 0);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
     /* the link is a parameter of the warning: inherited with it only */
 

@@ -280,6 +280,8 @@ typedef struct {
 
     /* statistics, see ngx_http_apikey_status.c */
     ngx_atomic_t                decisions[NGX_HTTP_APIKEY_NDECISIONS];
+    /* refusals apikey_dry_run let through, by kind */
+    ngx_atomic_t                dry_run[NGX_HTTP_APIKEY_NDECISIONS];
     ngx_atomic_t                events_applied;
     ngx_atomic_t                reconnects;
     ngx_atomic_t                full_syncs;
@@ -401,6 +403,7 @@ typedef struct {
                                                    the custom headers */
     time_t                      expiry_warning; /* seconds, 0: off */
     ngx_str_t                   expiry_link;    /* documentation URL */
+    ngx_flag_t                  dry_run;
 } ngx_http_apikey_loc_conf_t;
 
 
@@ -431,6 +434,9 @@ typedef struct {
     unsigned                    wait:1;         /* for a quota grant */
     unsigned                    waiting:1;      /* counted in waiters */
     unsigned                    sunset_sent:1;
+    unsigned                    dry_run:1;      /* decided under dry run */
+    unsigned                    dry_counted:1;  /* in the status's dry_run */
+    unsigned                    over_limit:1;   /* counted all the same */
 
     ngx_msec_t                  wait_start;
 
@@ -562,6 +568,8 @@ u_char *ngx_http_apikey_quota_status(u_char *p, ngx_http_apikey_shctx_t *snap,
 
 /* ngx_http_apikey_error.c */
 ngx_int_t ngx_http_apikey_send_error(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
+void ngx_http_apikey_log_refusal(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 
 /* ngx_http_apikey_variables.c */

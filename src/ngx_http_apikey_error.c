@@ -9,7 +9,8 @@
  * error style's 401 naming the location's custom key headers, if any), the
  * status codes, and WWW-Authenticate on 401s where bearer keys are read.
  * The response is sent from the access phase, so error_page does not
- * rewrite it.
+ * rewrite it.  Each refusal, sent or let through by a dry run, has its
+ * line in the error log.
  */
 
 
@@ -94,6 +95,8 @@ ngx_http_apikey_send_error(ngx_http_request_t *r,
 
     err = &ngx_http_apikey_errors[ctx->decision];
 
+    ngx_http_apikey_log_refusal(r, alcf, ctx);
+
     if (err->status == NGX_HTTP_UNAUTHORIZED
         && (alcf->headers & NGX_HTTP_APIKEY_HEADER_BEARER))
     {
@@ -138,4 +141,47 @@ ngx_http_apikey_send_error(ngx_http_request_t *r,
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/*
+ * "apikey: refusing request[, dry run]: expired (401), key "taapit_AbCd...
+ * WxYz", id "k1"", at the info level, as nginx logs what clients do wrong.
+ * The key is masked as $apikey_masked shows it, and only when it passed
+ * the syntax check; the id is $apikey_id's.
+ */
+
+void
+ngx_http_apikey_log_refusal(ngx_http_request_t *r,
+    ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx)
+{
+    u_char  *p;
+    u_char   buf[NGX_HTTP_APIKEY_MAX_PREFIX + NGX_HTTP_APIKEY_MAX_STR + 32];
+
+    if (r->connection->log->log_level < NGX_LOG_INFO) {
+        return;
+    }
+
+    p = buf;
+
+    if (ctx->syntax_ok) {
+        p = ngx_cpymem(p, ", key \"", 7);
+        p += ngx_http_apikey_mask(p, &ctx->key, &alcf->prefix);
+        *p++ = '"';
+    }
+
+    /* a redirect's earlier pass may have found a key this one misses */
+
+    if (ctx->identity && ctx->decision != NGX_HTTP_APIKEY_MISSING) {
+        p = ngx_cpymem(p, ", id \"", 6);
+        p = ngx_cpymem(p, ctx->id.data, ctx->id.len);
+        *p++ = '"';
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "apikey: refusing request%s: %V (%ui)%*s",
+                  ctx->dry_run ? ", dry run" : "",
+                  &ngx_http_apikey_decision_names[ctx->decision],
+                  ngx_http_apikey_errors[ctx->decision].status,
+                  p - buf, buf);
 }

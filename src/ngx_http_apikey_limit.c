@@ -44,6 +44,10 @@ ngx_http_apikey_limit_init(ngx_conf_t *cf)
  * redirected request that was counted once is not counted again.  In
  * cluster scope a limited key is admitted from this instance's lease
  * (ngx_http_apikey_quota.c), and NGX_AGAIN means: wait for a grant.
+ *
+ * A dry run lets the request over the limit through, so it is counted as
+ * any request that reaches the upstream is (docs/limits.md), and NGX_BUSY
+ * still says that it went over.
  */
 
 ngx_int_t
@@ -108,10 +112,12 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
             rc = (used >= limit) ? NGX_BUSY : NGX_OK;
         }
 
-        if (rc != NGX_OK) {
+        if (rc == NGX_AGAIN || (rc == NGX_BUSY && !ctx->dry_run)) {
             ctx->remaining = 0;
             return rc;
         }
+
+        ctx->over_limit = (rc == NGX_BUSY);
     }
 
     if (!ctx->counted) {
@@ -134,6 +140,11 @@ ngx_http_apikey_count_locked(ngx_http_request_t *r,
 
     ctx->remaining = (limited && used < limit) ? limit - used : 0;
 
+    if (limited && ctx->over_limit) {
+        /* a redirect after a dry run's pass finds it over, as it was */
+        return NGX_BUSY;
+    }
+
     return NGX_OK;
 }
 
@@ -155,7 +166,15 @@ ngx_http_apikey_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_apikey_find_ctx(r);
 
-    if (ctx == NULL || !ctx->rate_headers || ctx->headers_sent) {
+    /*
+     * A dry run sends none: they would announce a limit that is not
+     * enforced, and clients that pace themselves on them would change
+     * the traffic the dry run is there to watch.
+     */
+
+    if (ctx == NULL || !ctx->rate_headers || ctx->headers_sent
+        || ctx->dry_run)
+    {
         return ngx_http_next_header_filter(r);
     }
 

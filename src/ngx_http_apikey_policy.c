@@ -13,6 +13,10 @@
  * Where it runs: the access phase for client requests (cooperating with
  * "satisfy any"), the start of the precontent phase for subrequests, once
  * per client request across internal redirects (docs/decision.md).
+ *
+ * Under apikey_dry_run the decision is made, counted and logged as usual,
+ * but a refusal is not sent: the module then has no say in the request,
+ * as limit_req_dry_run has none.
  */
 
 
@@ -65,6 +69,8 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->deferred = 0;
+
     rc = ngx_http_apikey_run(r, alcf, ctx);
 
     if (rc == NGX_AGAIN) {
@@ -83,7 +89,9 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
     /*
      * satisfy any: as auth_basic, a refusal only says "not by us", and
      * another access module may still allow the request; our answer is
-     * sent by ngx_http_apikey_deferred_handler() if none does.
+     * sent by ngx_http_apikey_deferred_handler() if none does.  In a dry
+     * run the module says nothing: the other modules decide, as they
+     * would without it.
      */
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -91,8 +99,17 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
     if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
         ctx->deferred = 1;
 
+        if (ctx->dry_run) {
+            return NGX_DECLINED;
+        }
+
         return (ctx->decision <= NGX_HTTP_APIKEY_EXPIRED)
                ? NGX_HTTP_UNAUTHORIZED : NGX_HTTP_FORBIDDEN;
+    }
+
+    if (ctx->dry_run) {
+        ngx_http_apikey_log_refusal(r, alcf, ctx);
+        return NGX_DECLINED;
     }
 
     return ngx_http_apikey_send_error(r, alcf, ctx);
@@ -102,7 +119,8 @@ ngx_http_apikey_access_handler(ngx_http_request_t *r)
 /*
  * The last handler of the access phase, added only where some location
  * with the module on has "satisfy any": reached when no access module
- * allowed the request, it sends the refusal the module decided.
+ * allowed the request, it sends the refusal the module decided.  In a dry
+ * run it only logs it, and another module's refusal, if any, stands.
  */
 
 ngx_int_t
@@ -111,20 +129,26 @@ ngx_http_apikey_deferred_handler(ngx_http_request_t *r)
     ngx_http_apikey_ctx_t       *ctx;
     ngx_http_apikey_loc_conf_t  *alcf;
 
-    if (r->access_code == 0) {
-        return NGX_DECLINED;
-    }
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_apikey_module);
 
     if (ctx == NULL || !ctx->deferred) {
         return NGX_DECLINED;
     }
 
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
+
+    if (ctx->dry_run) {
+        ctx->deferred = 0;
+        ngx_http_apikey_log_refusal(r, alcf, ctx);
+        return NGX_DECLINED;
+    }
+
+    if (r->access_code == 0) {
+        return NGX_DECLINED;
+    }
+
     ctx->deferred = 0;
     r->access_code = 0;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apikey_module);
 
     return ngx_http_apikey_send_error(r, alcf, ctx);
 }
@@ -197,6 +221,11 @@ ngx_http_apikey_subrequest_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    if (ctx->dry_run) {
+        ngx_http_apikey_log_refusal(r, alcf, ctx);
+        return NGX_DECLINED;
+    }
+
     return ngx_http_apikey_send_error(r, alcf, ctx);
 }
 
@@ -204,17 +233,21 @@ ngx_http_apikey_subrequest_handler(ngx_http_request_t *r)
 /*
  * Decides (or decides again, after an internal redirect), counts the
  * decision in the status once per client request, and removes the key
- * headers whatever the outcome.
+ * headers whatever the outcome.  A refusal that a dry run lets through
+ * counts apart from the refusals sent.
  */
 
 static ngx_int_t
 ngx_http_apikey_run(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
     ngx_http_apikey_ctx_t *ctx)
 {
-    ngx_atomic_t                 *decisions;
+    ngx_uint_t                    dry;
+    ngx_atomic_t                 *counts, *last;
     ngx_http_apikey_zone_t       *zone;
     ngx_http_apikey_decision_e    decision;
     ngx_http_apikey_main_conf_t  *amcf;
+
+    ctx->dry_run = alcf->dry_run ? 1 : 0;
 
     decision = ngx_http_apikey_decide(r, alcf, ctx);
 
@@ -229,22 +262,28 @@ ngx_http_apikey_run(ngx_http_request_t *r, ngx_http_apikey_loc_conf_t *alcf,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apikey_module);
     zone = amcf->shm_zone->data;
-    decisions = zone->sh->decisions;
+
+    dry = (ctx->dry_run && decision != NGX_HTTP_APIKEY_OK);
+    counts = dry ? zone->sh->dry_run : zone->sh->decisions;
 
     if (!ctx->decided) {
         ctx->decided = 1;
-        (void) ngx_atomic_fetch_add(&decisions[decision], 1);
+        (void) ngx_atomic_fetch_add(&counts[decision], 1);
 
-    } else if (ctx->decision != decision && r == r->main) {
-
+    } else if ((ctx->decision != decision || ctx->dry_counted != dry)
+               && r == r->main)
+    {
         /* a redirect changed the outcome: the request counts as its last */
 
-        (void) ngx_atomic_fetch_add(&decisions[ctx->decision],
+        last = ctx->dry_counted ? zone->sh->dry_run : zone->sh->decisions;
+
+        (void) ngx_atomic_fetch_add(&last[ctx->decision],
                                     (ngx_atomic_int_t) -1);
-        (void) ngx_atomic_fetch_add(&decisions[decision], 1);
+        (void) ngx_atomic_fetch_add(&counts[decision], 1);
     }
 
     ctx->decision = decision;
+    ctx->dry_counted = dry;
 
     return ngx_http_apikey_strip(r, alcf, ctx);
 }
@@ -382,6 +421,8 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
     ngx_http_apikey_decision_e    decision;
     ngx_http_apikey_main_conf_t  *amcf;
     u_char                        digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+
+    ctx->syntax_ok = 0;
 
     decision = ngx_http_apikey_read_key(r, alcf, ctx, &key);
 

@@ -20,6 +20,10 @@
  * own worker, like limit_req's delay, since only the syncing worker talks
  * to Redis and the grant reaches the other workers through the zone.
  *
+ * A dry run (apikey_dry_run) never waits: where a request would wait for
+ * a grant, it asks for one and goes on at once, refused only if Redis's
+ * last answer said the quota was spent, and counted either way.
+ *
  * The node's counters live in node->quota, under the zone's lock.
  */
 
@@ -47,7 +51,7 @@ static void ngx_http_apikey_quota_wait_handler(ngx_http_request_t *r);
 
 /*
  * NGX_OK: admitted, the caller counts it; NGX_BUSY: refused; NGX_AGAIN:
- * the request waits for a grant (ctx->wait is set).
+ * the request waits for a grant (ctx->wait is set), never in a dry run.
  */
 
 ngx_int_t
@@ -109,6 +113,20 @@ ngx_http_apikey_quota_count_locked(ngx_http_request_t *r,
         }
 
         return ngx_http_apikey_quota_offline_locked(r, zone, node);
+    }
+
+    if (ctx->dry_run) {
+        if (!q->ask && !q->asked) {
+            ngx_http_apikey_quota_ask_locked(zone, node);
+        }
+
+        if (q->exhausted) {
+            return NGX_BUSY;
+        }
+
+        ngx_http_apikey_quota_spent(q, now);
+
+        return NGX_OK;
     }
 
     if (!ctx->waiting) {

@@ -41,7 +41,13 @@ static ngx_str_t  ngx_http_apikey_datasets[] = {
 };
 
 
-#define NGX_HTTP_APIKEY_STATUS_SIZE  4096
+/*
+ * The Prometheus text, the longer, is under 6000 bytes besides the zone's
+ * name (every counter at its 20 digits), which it holds 44 times.
+ */
+
+#define NGX_HTTP_APIKEY_STATUS_SIZE  6144
+#define NGX_HTTP_APIKEY_STATUS_ZONES 64
 
 
 char *
@@ -130,7 +136,8 @@ ngx_http_apikey_status_handler(ngx_http_request_t *r)
 
     b = ngx_create_temp_buf(r->pool, NGX_HTTP_APIKEY_STATUS_SIZE
                                      + NGX_HTTP_APIKEY_HEALTH_STATUS_SIZE
-                                     + zone->name.len * 32);
+                                     + zone->name.len
+                                       * NGX_HTTP_APIKEY_STATUS_ZONES);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -204,6 +211,16 @@ ngx_http_apikey_status_json(u_char *p, ngx_http_apikey_zone_t *zone,
         p = ngx_sprintf(p, "%s\"%V\":%uA", i ? "," : "",
                         &ngx_http_apikey_decision_names[i],
                         snap->decisions[i]);
+    }
+
+    /* refusals that apikey_dry_run let through; "ok" is never one */
+
+    p = ngx_sprintf(p, "},\"dry_run\":{");
+
+    for (i = NGX_HTTP_APIKEY_OK + 1; i < NGX_HTTP_APIKEY_NDECISIONS; i++) {
+        p = ngx_sprintf(p, "%s\"%V\":%uA", (i > 1) ? "," : "",
+                        &ngx_http_apikey_decision_names[i],
+                        snap->dry_run[i]);
     }
 
     return ngx_sprintf(p, "},\"version\":\"%s\"}\n",
@@ -299,6 +316,19 @@ ngx_http_apikey_status_prometheus(u_char *p, ngx_http_apikey_zone_t *zone,
                         "apikey_decisions_total{zone=\"%V\",decision=\"%V\"}"
                         " %uA\n", z, &ngx_http_apikey_decision_names[i],
                         snap->decisions[i]);
+    }
+
+    p = ngx_sprintf(p,
+            "# HELP apikey_dry_run_refusals_total "
+            "Refusals let through by apikey_dry_run, by outcome.\n"
+            "# TYPE apikey_dry_run_refusals_total counter\n");
+
+    for (i = NGX_HTTP_APIKEY_OK + 1; i < NGX_HTTP_APIKEY_NDECISIONS; i++) {
+        p = ngx_sprintf(p,
+                        "apikey_dry_run_refusals_total{zone=\"%V\","
+                        "decision=\"%V\"} %uA\n",
+                        z, &ngx_http_apikey_decision_names[i],
+                        snap->dry_run[i]);
     }
 
     return p;
