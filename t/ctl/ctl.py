@@ -578,9 +578,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "snap-watch":
             # how often a file is renamed over (a snapshot rewritten) in
             # seconds=S, while the record of digest= changes (HSET, XADD)
-            # every half second; until=1 returns at the first rewrite
+            # every half second; until=1 returns at the first rewrite;
+            # count=N returns at the Nth with the seconds between the last
+            # two files' mtimes (gap=G), which the time the changes took to
+            # start does not enter
             path, d = q["path"][0], q["digest"][0]
             until = q.get("until", ["0"])[0] == "1"
+            count = int(q.get("count", ["0"])[0])
+            mtimes = []
 
             def ident():
                 try:
@@ -602,6 +607,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         seen, n = now, n + 1
                         if until:
                             return "rewrites=%d" % n
+                        if now is not None:
+                            mtimes.append(now[1])
+                        if count and n >= count and len(mtimes) >= 2:
+                            return "gap=%d" % ((mtimes[-1] - mtimes[-2])
+                                               // 1000000000)
                     time.sleep(0.05)
             return "rewrites=%d" % n
         if action == "lock-file":
