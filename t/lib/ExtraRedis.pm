@@ -4,8 +4,9 @@ package ExtraRedis;
 # it, one listening on a unix socket only.  Ports are the suite's Redis
 # port plus an offset (t/011 uses +2 and +3, t/ctl/transport.py +4 to +19,
 # the replica of t/022 +20, t/package/install.t +21, the build matrix
-# +22), so suites run side by side on other ports do not meet; sockets and logs go to TEST_REDIS_DIR.  What
-# a file started is stopped when it ends (scripts/test.sh also stops every
+# +22, t/tools/apikeyctl.t +99), so suites run side by side on other
+# ports do not meet; sockets and logs go to TEST_REDIS_DIR.  What a file
+# started is stopped when it ends (scripts/test.sh also stops every
 # redis-*.pid of that directory).
 
 use strict;

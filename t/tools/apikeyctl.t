@@ -7,14 +7,15 @@
 #   prove -e bash t/tools/apikeyctl.t
 #   bash t/tools/apikeyctl.t
 #
-# Environment: APIKEY_TEST_REDIS_PORT (default 16479) for the private
-# Redis on 127.0.0.1; APIKEYCTL to test a given binary instead of
+# Environment: APIKEY_TEST_REDIS_PORT for the private Redis on 127.0.0.1
+# (default: TEST_NGINX_REDIS_PORT + 99, 16479 without it, so that suites
+# on other ports do not meet); APIKEYCTL to test a given binary instead of
 # building build/apikeyctl.
 
 set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-port=${APIKEY_TEST_REDIS_PORT:-16479}
+port=${APIKEY_TEST_REDIS_PORT:-$(( ${TEST_NGINX_REDIS_PORT:-16380} + 99 ))}
 examples=$top/docs/examples
 
 if ! command -v redis-server >/dev/null 2>&1 \
