@@ -199,7 +199,8 @@ typedef struct {
     int              ngrants;
     int              has_expires;
     long long        expires;
-    const char      *limit;
+    const char      *limit;     /* canonical, in limit_text */
+    char             limit_text[NGX_APIKEY_LIMITS_TEXT_LEN + 1];
     const char      *ips[ACTL_MAX_IPS];
     int              nips;
     int              inactive;

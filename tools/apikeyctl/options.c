@@ -227,8 +227,9 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
 int
 actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 {
-    uint32_t   u;
-    long long  n;
+    size_t               len;
+    long long            n;
+    ngx_apikey_limits_t  limits;
 
     switch (opt->id) {
 
@@ -304,15 +305,24 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 
     case ACTL_OPT_LIMIT:
         if (ngx_apikey_parse_limit((const unsigned char *) value,
-                                   strlen(value), &u)
+                                   strlen(value), &limits)
             != NGX_APIKEY_OK)
         {
-            return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use a "
-                              "number of requests per hour (0..%llu) or "
-                              "\"unlimited\"", value, ACTL_MAX_LIMIT);
+            return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use "
+                              "\"unlimited\" or terms such as \"20/s "
+                              "1000/h\": N/s (N up to %u), N/m, N/h or "
+                              "N/d (N up to %llu), at most one per unit; a "
+                              "bare N is per hour", value,
+                              (unsigned) NGX_APIKEY_LIMIT_MAX_SECOND,
+                              ACTL_MAX_LIMIT);
         }
 
-        cf->limit = value;
+        /* written as the module's schema spells it */
+
+        len = ngx_apikey_limits_text(&limits,
+                                     (unsigned char *) cf->limit_text);
+        cf->limit_text[len] = '\0';
+        cf->limit = cf->limit_text;
         break;
 
     case ACTL_OPT_IP:
