@@ -324,8 +324,9 @@ ngx_http_apikey_windows_locked(ngx_http_request_t *r,
  * here for a while has an old view of them: its request asks for a report
  * and waits for the answer (NGX_AGAIN), as a request waits for a lease,
  * so that an instance that was idle does not admit a burst the others
- * already spent.  Redis away, or no answer within NGX_HTTP_APIKEY_DAY_WAIT:
- * decided with what is known.
+ * already spent.  Redis away: decided with what is known; no answer within
+ * NGX_HTTP_APIKEY_DAY_WAIT: the same, and Redis is marked away, as a
+ * request that waits for a lease in vain does.
  */
 
 static ngx_int_t
@@ -350,6 +351,15 @@ ngx_http_apikey_day_fresh_locked(ngx_http_request_t *r,
     }
 
     if (ngx_current_msec - ctx->wait_start >= NGX_HTTP_APIKEY_DAY_WAIT) {
+
+        /* no answer in time: Redis is as good as away, as for leases */
+
+        if ((int32_t) (q->answered - (uint32_t) ctx->wait_start) <= 0
+            && zone->sh->quota_offline == 0)
+        {
+            zone->sh->quota_offline = ngx_time();
+        }
+
         return NGX_OK;
     }
 

@@ -375,7 +375,8 @@ for c in 300.1.1.1 10.0.0.0/33 10.0.0.1/8 ::1/129 2001:db8::1/32 foo \
 do
     exits "--ip '$c'" 1 "$A" "${R[@]}" create --ip "$c"
 done
-for l in -1 abc 1.5 99999999999 ''; do
+for l in -1 abc 1.5 99999999999 '' '5/s 6/s' 5/w 1000001/s '5/s,6/h' \
+         '10 5/h' 'unlimited 5/s' /s; do
     exits "--limit '$l'" 1 "$A" "${R[@]}" create --limit "$l"
 done
 exits "--id with a space" 1 "$A" "${R[@]}" create --id "a b"
@@ -389,6 +390,12 @@ exits "--redis bogus" 1 "$A" --redis "127.0.0.1:99999" list
 exits "hash of empty stdin" 1 "$A" hash </dev/null
 exits "hash of two lines" 1 "$A" hash <<<"$(printf 'a\nb')"
 is "$(rc_ DBSIZE)" "$before" "nothing was written by the refused commands"
+run "$A" "${R[@]}" create --id t-win --limit '1000/h  20/s 3/d'
+is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET apikey:id:t-win)" limit)" \
+    "0:20/s 1000/h 3/d" "--limit terms are written s, m, h, d"
+run "$A" "${R[@]}" create --id t-win2 --limit '0042/h'
+is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET apikey:id:t-win2)" limit)" \
+    "0:42" "--limit of an hour alone is written as a bare number"
 
 run "$A" --help
 like "$rc:$out" '^0:Usage: apikeyctl' "--help prints usage and exits 0"
@@ -714,6 +721,12 @@ example() {
     is "$(printf '%s\n' "$out" | "$A" --hash-secret "$tmp/secret" hash)" \
         "$(rc_ GET "apikey:id:exs-$lang")" \
         "$lang issue --hash-secret: the digest matches apikeyctl's"
+
+    run "${x[@]}" "${R[@]}" issue --id "exw-$lang" --limit '1000/h  20/s'
+    is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET "apikey:id:exw-$lang")" limit)" \
+        "0:20/s 1000/h" "$lang issue --limit writes the terms as apikeyctl"
+    exits "$lang issue --limit '5/s 6/s'" 1 "${x[@]}" "${R[@]}" issue \
+        --limit '5/s 6/s'
 
     subscribe apikey:events
     run "${x[@]}" "${R[@]}" revoke "ex-$lang"
