@@ -7,6 +7,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use ApikeyTest;
+use File::Path qw(make_path);
 
 apikey_setup();
 no_shuffle();
@@ -95,6 +96,10 @@ our $P1 = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
 our $P2 = $ENV{TEST_NGINX_SERVER_PORT2} || 1985;
 our $DAY = int(time() / 86400);
 our $HOUR = int(time() / 3600);
+
+our $DIR = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot') . '-snap';
+make_path($DIR);
+unlink "$DIR/windows.snap";
 
 sub hammer {
     my ($k, $n, $c, $ports) = @_;
@@ -445,3 +450,37 @@ and the day's usage in Redis is what was admitted.
  "GET /ctl/nginx2-stop"]
 --- response_body_like eval
 ["started", qr/^200=(4[0-2]) 429=(1[56]\d)$/, "", qr/^(4[0-2])$/, qr/^(4[0-2])$/, "stopped"]
+
+
+
+=== TEST 22: the snapshot keeps the windows of each record...
+The snapshot is written after a first full load: a fresh zone.
+--- fresh_zone
+--- init eval: $::INIT
+--- http_config eval
+$ApikeyTest::HTTP_CONFIG . "apikey_snapshot $::DIR/windows.snap;"
+--- config eval: $::API
+--- request eval
+["GET /api/x", "GET /ctl/sleep?sleep=0.5"]
+--- more_headers eval
+[::at("s3h100", $::T), ""]
+--- error_code eval
+[200, 200]
+
+
+
+=== TEST 23: ... which an nginx started without Redis enforces
+--- fresh_zone
+--- init: 1
+--- http_config eval
+"apikey_zone keys:4m; apikey_redis 127.0.0.1:1; apikey_snapshot $::DIR/windows.snap;"
+--- config eval: $::API
+--- request eval
+[("GET /api/x") x 4, "GET /api/x"]
+--- more_headers eval
+[(::at("s3h100", "$::T.000")) x 4, ::at("d2", $::T)]
+--- error_code eval
+[200, 200, 200, 429, 200]
+--- response_headers eval
+["X-RateLimit-Limit: 3\nX-RateLimit-Remaining: 2", "", "", "Retry-After: 1",
+ "X-RateLimit-Limit: 2\nX-RateLimit-Remaining: 1\nX-RateLimit-Reset: " . ($::D + 86400)]
