@@ -101,6 +101,10 @@ our $DIR = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot') . '-snap';
 make_path($DIR);
 unlink "$DIR/windows.snap";
 
+sub esc { my ($s) = @_; $s =~ s/([^A-Za-z0-9\-_.~])/sprintf("%%%02X", ord $1)/ge; $s }
+sub ctl { "GET /ctl/apikeyctl?" . join('&', map { "a=" . esc($_) } @_) }
+sub send { my ($k) = @_; "GET /ctl/send?key=$k&method=GET&path=/api/x" }
+
 sub hammer {
     my ($k, $n, $c, $ports) = @_;
     "GET /ctl/hammer?n=$n&c=$c&ports=$ports&path=/api/x&key=$K{$k}";
@@ -484,3 +488,16 @@ $ApikeyTest::HTTP_CONFIG . "apikey_snapshot $::DIR/windows.snap;"
 --- response_headers eval
 ["X-RateLimit-Limit: 3\nX-RateLimit-Remaining: 2", "", "", "Retry-After: 1",
  "X-RateLimit-Limit: 2\nX-RateLimit-Remaining: 1\nX-RateLimit-Reset: " . ($::D + 86400)]
+
+
+
+=== TEST 24: apikeyctl create and update --limit with terms, end to end
+--- timeout: 10
+--- config eval: $::API
+--- request eval
+[::ctl('create', '--id', 'e2e-win', '--limit', '1000/h 2/s') . "&save=win&sleep=0.1",
+ ::send("win"), ::send("win"), ::send("win"),
+ ::ctl('update', 'e2e-win', '--limit', '50/s') . "&sleep=0.2",
+ ::send("win"), ::send("win"), ::send("win")]
+--- response_body_like eval
+["exit=0", "^200 ", "^200 ", "^429 ", "exit=0", "^200 ", "^200 ", "^200 "]

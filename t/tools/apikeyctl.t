@@ -526,6 +526,24 @@ else
     fail "revoke publishes the digest"
 fi
 expect_record "$d2" "revoke changes nothing else" id=t2 access=full active=0
+
+subscribe apikey:events
+run "$A" "${R[@]}" update t2 --limit '5000 20/s'
+is "$rc:$(rc_ HGET "apikey:key:$d2" limit)" "0:20/s 5000/h" \
+    "update --limit writes the terms as create does"
+if published "$d2"; then
+    pass "update publishes the digest"
+else
+    fail "update publishes the digest"
+fi
+exits "update --limit '5/s 6/s'" 1 "$A" "${R[@]}" update t2 --limit '5/s 6/s'
+exits "update without --limit" 1 "$A" "${R[@]}" update t2
+exits "update --owner" 1 "$A" "${R[@]}" update t2 --limit 5 --owner x
+exits "update of an unknown id" 2 "$A" "${R[@]}" update nope --limit 5
+is "$(rc_ HGET "apikey:key:$d2" limit)" "20/s 5000/h" \
+    "refused updates change nothing"
+run "$A" "${R[@]}" update t2 --limit unlimited
+is "$rc:$(rc_ HGET "apikey:key:$d2" limit)" "0:unlimited" "update --limit unlimited"
 is "$(changes 1)" "$d2" "revoke appends its digest to the change log"
 is "$(rc_ GET apikey:epoch)" "$epoch" "later writes keep the epoch (SET NX)"
 

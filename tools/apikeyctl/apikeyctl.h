@@ -82,6 +82,7 @@ enum {
     ACTL_CMD_HASH,
     ACTL_CMD_USAGE,
     ACTL_CMD_ACCEPT_DATASET,
+    ACTL_CMD_UPDATE,
     ACTL_CMD_HELP,
     ACTL_CMD_VERSION
 };
@@ -287,6 +288,7 @@ int actl_cmd_show(actl_conf_t *cf);
 
 /* revoke.c */
 int actl_cmd_revoke(actl_conf_t *cf);
+int actl_cmd_update(actl_conf_t *cf);
 int actl_cmd_delete(actl_conf_t *cf);
 
 /* rotate.c */

@@ -112,6 +112,10 @@ main(int argc, char **argv)
         rc = actl_cmd_revoke(cf);
         break;
 
+    case ACTL_CMD_UPDATE:
+        rc = actl_cmd_update(cf);
+        break;
+
     case ACTL_CMD_DELETE:
         rc = actl_cmd_delete(cf);
         break;
@@ -181,6 +185,7 @@ actl_usage(FILE *f)
 "  list                   list all keys\n"
 "  show ID                show one key's record\n"
 "  revoke ID              set active=0\n"
+"  update ID --limit L    change the key's limit\n"
 "  delete ID              remove the record and its id\n"
 "  rotate ID              issue a new key with the same record and a new\n"
 "                         id; the old key expires after the grace period\n"

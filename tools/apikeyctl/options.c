@@ -15,7 +15,7 @@
 
 static const char  *actl_commands[] = {
     "", "create", "list", "show", "revoke", "delete", "rotate", "hash",
-    "usage", "accept-dataset", "help", NULL
+    "usage", "accept-dataset", "update", "help", NULL
 };
 
 
@@ -40,7 +40,8 @@ static const actl_option_t  actl_options[] = {
     { "access",     ACTL_OPT_ACCESS,     1, 0, ACTL_RECORD },
     { "grant",      ACTL_OPT_GRANT,      1, 1, ACTL_RECORD },
     { "expires",    ACTL_OPT_EXPIRES,    1, 0, ACTL_NEWKEY },
-    { "limit",      ACTL_OPT_LIMIT,      1, 0, ACTL_RECORD },
+    { "limit",      ACTL_OPT_LIMIT,      1, 0,
+      ACTL_RECORD | ACTL_IN(ACTL_CMD_UPDATE) },
     { "ip",         ACTL_OPT_IP,         1, 1, ACTL_RECORD },
     { "inactive",   ACTL_OPT_INACTIVE,   0, 0, ACTL_RECORD },
     { "grace",      ACTL_OPT_GRACE,      1, 0, ACTL_IN(ACTL_CMD_ROTATE) },
@@ -204,6 +205,7 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
     case ACTL_CMD_DELETE:
     case ACTL_CMD_ROTATE:
     case ACTL_CMD_USAGE:
+    case ACTL_CMD_UPDATE:
         if (cf->nargs != 1) {
             return actl_error(ACTL_EUSAGE, "\"%s\" needs an id",
                               actl_commands[cf->command]);
