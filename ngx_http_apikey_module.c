@@ -381,6 +381,7 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
      *     alcf->prefix = { 0, NULL };
      *     alcf->resource = NULL;
      *     alcf->status = 0;
+     *     alcf->rate_limit = { 0 };
      */
 
     alcf->enable = NGX_CONF_UNSET;

@@ -10,9 +10,12 @@
  * never on the request path, through one Lua script per key and hour
  * (EVALSHA): it adds to "<prefix>usage:<id>:<hour>" (the per-key usage the
  * dashboard shows, kept 8 days) what this instance counted since its last
- * report, and records "<prefix>usage:<id>:last".  The report carries the
- * instance's running count for the hour, not a delta, and Redis keeps the
- * last one it applied per instance ("<prefix>quota:<id>:<hour>"): a report
+ * report, and the same to "<prefix>usage:<id>:day:<day>" (the day's total,
+ * which the cluster scope's daily limits read back: see
+ * ngx_http_apikey_limit.c), and records "<prefix>usage:<id>:last".  The
+ * report carries the instance's running count for the hour, not a delta,
+ * and Redis keeps the last one it applied per instance
+ * ("<prefix>quota:<id>:<hour>"): a report
  * sent twice (its reply lost, the syncing worker killed, a reload) adds
  * nothing twice, so the usage adds up exactly to the requests admitted.
  *
