@@ -54,6 +54,15 @@ static char *ngx_http_apikey_set_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+static ngx_conf_enum_t  ngx_http_apikey_ratelimit_headers[] = {
+    { ngx_string("x"), NGX_HTTP_APIKEY_RLH_X },
+    { ngx_string("ietf"), NGX_HTTP_APIKEY_RLH_IETF },
+    { ngx_string("both"), NGX_HTTP_APIKEY_RLH_X|NGX_HTTP_APIKEY_RLH_IETF },
+    { ngx_string("off"), 0 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_apikey_styles[] = {
     { ngx_string("detail"), NGX_HTTP_APIKEY_STYLE_DETAIL },
     { ngx_string("error"), NGX_HTTP_APIKEY_STYLE_ERROR },
@@ -170,11 +179,18 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       NULL },
 
     { ngx_string("apikey_rate_limit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_apikey_rate_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("apikey_ratelimit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apikey_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apikey_loc_conf_t, ratelimit_headers),
+      &ngx_http_apikey_ratelimit_headers },
 
     { ngx_string("apikey_error_style"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -385,11 +401,13 @@ ngx_http_apikey_create_loc_conf(ngx_conf_t *cf)
      *     alcf->resource = NULL;
      *     alcf->status = 0;
      *     alcf->expiry_link = { 0, NULL };
+     *     alcf->rate_limit = { 0 };
      */
 
     alcf->enable = NGX_CONF_UNSET;
     alcf->checksum = NGX_CONF_UNSET;
-    alcf->rate_limit = NGX_CONF_UNSET_UINT;
+    alcf->rate_limit_set = NGX_CONF_UNSET_UINT;
+    alcf->ratelimit_headers = NGX_CONF_UNSET_UINT;
     alcf->error_style = NGX_CONF_UNSET_UINT;
     alcf->pass_key = NGX_CONF_UNSET;
     alcf->dry_run = NGX_CONF_UNSET;
@@ -424,8 +442,14 @@ ngx_http_apikey_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->checksum, prev->checksum, 0);
     ngx_conf_merge_ptr_value(conf->resource, prev->resource, NULL);
-    ngx_conf_merge_uint_value(conf->rate_limit, prev->rate_limit,
-                              NGX_HTTP_APIKEY_RATE_OFF);
+    if (conf->rate_limit_set == NGX_CONF_UNSET_UINT) {
+        conf->rate_limit_set = prev->rate_limit_set;
+        conf->rate_limit = prev->rate_limit;
+    }
+
+    ngx_conf_merge_uint_value(conf->ratelimit_headers,
+                              prev->ratelimit_headers,
+                              NGX_HTTP_APIKEY_RLH_X);
     ngx_conf_merge_uint_value(conf->error_style, prev->error_style,
                               NGX_HTTP_APIKEY_STYLE_DETAIL);
     ngx_conf_merge_value(conf->pass_key, prev->pass_key, 0);
@@ -931,45 +955,89 @@ ngx_http_apikey_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * "off", or the terms of the record's "limit" (ngx_apikey_format.c), in
+ * one argument or several: "20/s 1000/h", or 20/s 1000/h; each N at
+ * least 1, and each with its unit: here a bare number was never valid.
+ */
+
 static char *
 ngx_http_apikey_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apikey_loc_conf_t *alcf = conf;
 
-    ngx_int_t   n;
-    ngx_str_t  *value;
+    u_char      *p, *last;
+    ngx_str_t   *value;
+    ngx_uint_t   i, w, slash;
 
-    if (alcf->rate_limit != NGX_CONF_UNSET_UINT) {
+    if (alcf->rate_limit_set != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        alcf->rate_limit = NGX_HTTP_APIKEY_RATE_OFF;
+    ngx_memzero(&alcf->rate_limit, sizeof(ngx_apikey_limits_t));
+    alcf->rate_limit_set = 1;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
         return NGX_CONF_OK;
     }
 
-    n = NGX_ERROR;
+    for (i = 1; i < cf->args->nelts; i++) {
+        /* every term has a '/' */
 
-    if (value[1].len > 2
-        && ngx_strncmp(value[1].data + value[1].len - 2, "/h", 2) == 0)
-    {
-        n = ngx_atoi(value[1].data, value[1].len - 2);
+        slash = 0;
+
+        for (p = value[i].data, last = p + value[i].len; p < last; p++) {
+            if (*p == ' ') {
+                continue;
+            }
+
+            if (p == value[i].data || p[-1] == ' ') {
+                slash = 0;
+            }
+
+            if (*p == '/') {
+                slash = 1;
+            }
+
+            if ((p + 1 == last || p[1] == ' ') && !slash) {
+                goto invalid;
+            }
+        }
+
+        if (ngx_apikey_parse_limits(value[i].data, value[i].len,
+                                    &alcf->rate_limit)
+            != NGX_APIKEY_OK)
+        {
+            goto invalid;
+        }
+
+        for (w = 0; w < NGX_HTTP_APIKEY_NWINDOWS; w++) {
+            if ((alcf->rate_limit.set & (1u << w))
+                && alcf->rate_limit.n[w] == 0)
+            {
+                goto invalid;
+            }
+        }
     }
-
-    if (n <= 0 || n > (ngx_int_t) NGX_HTTP_APIKEY_LIMIT_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"%V\" directive, "
-                           "it must be \"N/h\" with N from 1 to %uD, "
-                           "or \"off\"", &value[1], &cmd->name,
-                           (uint32_t) NGX_HTTP_APIKEY_LIMIT_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->rate_limit = n;
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "it must be one or more of \"N/s\" (N from 1 to "
+                       "%uD), \"N/m\", \"N/h\", \"N/d\" (N from 1 to "
+                       "%uD, at most one of each), or \"off\"",
+                       &value[i], &cmd->name,
+                       (uint32_t) NGX_APIKEY_LIMIT_MAX_SECOND,
+                       (uint32_t) NGX_HTTP_APIKEY_LIMIT_MAX);
+
+    return NGX_CONF_ERROR;
 }
 
 

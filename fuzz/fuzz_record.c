@@ -18,7 +18,9 @@
  * its fields say (the last copy of a repeated field counts): access is 1..3
  * and FULL only for "full", READ only for "read", LIMITED only for
  * "limited"; active is 0 unless the field is absent or "1"; expires,
- * deprecated, limit, id, owner and name are the fields' values; no "ips"
+ * deprecated, id, owner and name are the fields' values; limit and the
+ * windows are what a reference reading of the "limit" terms gives
+ * (fuzz_limits()); no "ips"
  * field gives nips 0, and an "ips" field gives one entry per CIDR; grants
  * are what ngx_apikey_parse_grants() makes of the field.
  */
@@ -44,6 +46,10 @@ typedef struct {
 } fuzz_fields_t;
 
 
+static ngx_int_t fuzz_number(fuzz_piece_t *p, uint64_t *n);
+static ngx_int_t fuzz_limits(fuzz_piece_t *p, uint64_t *n, unsigned *set);
+
+
 static u_char  fuzz_digest[NGX_HTTP_APIKEY_DIGEST_LEN] =
     "0123456789abcdef0123456789abcde";
 
@@ -52,6 +58,65 @@ static ngx_uint_t
 fuzz_is(fuzz_piece_t *p, const char *s)
 {
     return p && p->len == strlen(s) && memcmp(p->data, s, p->len) == 0;
+}
+
+
+/*
+ * The terms of a "limit", read another way than the schema library does:
+ * words separated by spaces, each digits with an optional "/s", "/m",
+ * "/h" or "/d", no unit twice, at least one word.
+ */
+
+static ngx_int_t
+fuzz_limits(fuzz_piece_t *p, uint64_t *n, unsigned *set)
+{
+    size_t        i, j, end;
+    unsigned      w;
+    uint64_t      v;
+    fuzz_piece_t  num;
+
+    *set = 0;
+
+    for (i = 0; i < p->len; i = end + 1) {
+        for (end = i; end < p->len && p->data[end] != ' '; end++) {
+            /* void */
+        }
+
+        if (end == i) {
+            continue;
+        }
+
+        w = NGX_HTTP_APIKEY_HOUR;
+        j = end;
+
+        if (end - i >= 2 && p->data[end - 2] == '/') {
+            j = end - 2;
+
+            switch (p->data[end - 1]) {
+            case 's': w = NGX_HTTP_APIKEY_SECOND; break;
+            case 'm': w = NGX_HTTP_APIKEY_MINUTE; break;
+            case 'h': w = NGX_HTTP_APIKEY_HOUR; break;
+            case 'd': w = NGX_HTTP_APIKEY_DAY; break;
+            default: return NGX_ERROR;
+            }
+        }
+
+        num.data = p->data + i;
+        num.len = j - i;
+
+        if (fuzz_number(&num, &v) != NGX_OK
+            || v > (w == NGX_HTTP_APIKEY_SECOND ? 1000000
+                                                : NGX_HTTP_APIKEY_LIMIT_MAX)
+            || (*set & (1u << w)))
+        {
+            return NGX_ERROR;
+        }
+
+        n[w] = v;
+        *set |= 1u << w;
+    }
+
+    return *set ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -189,9 +254,12 @@ static void
 fuzz_check_record(fuzz_fields_t *f, ngx_http_apikey_record_t *rec,
     size_t size)
 {
-    u_char    *out;
-    size_t     out_len;
-    uint64_t   n;
+    u_char               *out;
+    size_t                out_len;
+    unsigned              set;
+    uint64_t              n, terms[NGX_HTTP_APIKEY_NWINDOWS];
+    ngx_uint_t            w;
+    ngx_apikey_limits_t   limits;
 
     fuzz_check(size == ngx_http_apikey_record_size(rec),
                "size != ngx_http_apikey_record_size(rec)");
@@ -243,18 +311,32 @@ fuzz_check_record(fuzz_fields_t *f, ngx_http_apikey_record_t *rec,
     }
 
     if (f->limit == NULL) {
-        fuzz_check(rec->limit == NGX_HTTP_APIKEY_LIMIT_DEFAULT,
+        fuzz_check(rec->limit == NGX_HTTP_APIKEY_LIMIT_DEFAULT
+                   && rec->windows == 0,
                    "limit set without the field");
 
     } else if (fuzz_is(f->limit, "unlimited")) {
-        fuzz_check(rec->limit == NGX_HTTP_APIKEY_LIMIT_UNLIMITED,
+        fuzz_check(rec->limit == NGX_HTTP_APIKEY_LIMIT_UNLIMITED
+                   && rec->windows == 0,
                    "limit=unlimited not loaded as unlimited");
 
     } else {
-        fuzz_check(fuzz_number(f->limit, &n) == NGX_OK
-                   && n <= NGX_HTTP_APIKEY_LIMIT_MAX,
+        fuzz_check(fuzz_limits(f->limit, terms, &set) == NGX_OK,
                    "a bad \"limit\" was loaded");
-        fuzz_check(rec->limit == n, "limit differs from the field");
+        fuzz_check(rec->limit == ((set & (1 << NGX_HTTP_APIKEY_HOUR))
+                                  ? terms[NGX_HTTP_APIKEY_HOUR]
+                                  : NGX_HTTP_APIKEY_LIMIT_UNLIMITED),
+                   "the hourly limit differs from the field");
+        fuzz_check(rec->windows == (set & ~(1u << NGX_HTTP_APIKEY_HOUR)),
+                   "the windows differ from the field");
+        fuzz_check(ngx_http_apikey_record_get_limits(rec, &limits) == NGX_OK
+                   && limits.set == set,
+                   "the record's limits differ from the field");
+
+        for (w = 0; w < NGX_HTTP_APIKEY_NWINDOWS; w++) {
+            fuzz_check(!(set & (1u << w)) || limits.n[w] == terms[w],
+                       "a limit differs from the field");
+        }
     }
 
     fuzz_check(f->id && f->id->len > 0, "loaded without an id");

@@ -107,6 +107,10 @@ write("record", [
         "expires", "4294967295")),
     ("long-grants", rec("id", "k15", "access", "limited", "grants",
         " ".join("r%03d:rw" % i for i in range(600)))),
+    ("limit-windows", rec("id", "k16", "access", "full",
+        "limit", " 1000000/s 5/m  1000 9/d")),
+    ("limit-unit-twice", rec("id", "k17", "access", "full",
+        "limit", "5/s 6/s")),
 ])
 
 # grants: method index (0 GET, 3 POST, 4 PUT, 5 DELETE), skip, resource,

@@ -11,6 +11,7 @@
  */
 
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -274,17 +275,149 @@ ngx_apikey_parse_deprecated(const unsigned char *p, size_t len,
 }
 
 
-/* "limit": requests per hour, or "unlimited" (NGX_APIKEY_LIMIT_UNLIMITED) */
+/*
+ * "limit": "unlimited" (limits->set is then 0), or the terms of
+ * ngx_apikey_parse_limits().
+ */
 
 int
-ngx_apikey_parse_limit(const unsigned char *p, size_t len, uint32_t *limit)
+ngx_apikey_parse_limit(const unsigned char *p, size_t len,
+    ngx_apikey_limits_t *limits)
 {
+    memset(limits, 0, sizeof(ngx_apikey_limits_t));
+
     if (ngx_apikey_match(p, len, "unlimited")) {
-        *limit = NGX_APIKEY_LIMIT_UNLIMITED;
         return NGX_APIKEY_OK;
     }
 
-    return ngx_apikey_parse_number(p, len, NGX_APIKEY_LIMIT_MAX, limit);
+    return ngx_apikey_parse_limits(p, len, limits);
+}
+
+
+/*
+ * One or more terms separated by spaces, added to limits (which the
+ * caller zeroes first, and may fill over several calls): "N/s" (N at
+ * most NGX_APIKEY_LIMIT_MAX_SECOND), "N/m", "N/h", "N/d" or a bare "N"
+ * (per hour), N of 1 to 10 digits, at most NGX_APIKEY_LIMIT_MAX.  A unit
+ * given twice, no term at all, or anything else is NGX_APIKEY_BAD.
+ */
+
+int
+ngx_apikey_parse_limits(const unsigned char *p, size_t len,
+    ngx_apikey_limits_t *limits)
+{
+    unsigned              w, nterms;
+    uint32_t              n, max;
+    const unsigned char  *last, *start, *slash;
+
+    last = p + len;
+    nterms = 0;
+
+    for ( ;; ) {
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p == last) {
+            return nterms ? NGX_APIKEY_OK : NGX_APIKEY_BAD;
+        }
+
+        start = p;
+        slash = NULL;
+
+        while (p < last && *p != ' ') {
+            if (*p == '/' && slash == NULL) {
+                slash = p;
+            }
+
+            p++;
+        }
+
+        w = NGX_APIKEY_WINDOW_HOUR;
+        max = NGX_APIKEY_LIMIT_MAX;
+
+        if (slash) {
+            if (p - slash != 2) {
+                return NGX_APIKEY_BAD;
+            }
+
+            switch (slash[1]) {
+            case 's':
+                w = NGX_APIKEY_WINDOW_SECOND;
+                max = NGX_APIKEY_LIMIT_MAX_SECOND;
+                break;
+            case 'm':
+                w = NGX_APIKEY_WINDOW_MINUTE;
+                break;
+            case 'h':
+                break;
+            case 'd':
+                w = NGX_APIKEY_WINDOW_DAY;
+                break;
+            default:
+                return NGX_APIKEY_BAD;
+            }
+
+        } else {
+            slash = p;
+        }
+
+        if (ngx_apikey_parse_number(start, slash - start, max, &n)
+            != NGX_APIKEY_OK
+            || (limits->set & (1u << w)))
+        {
+            return NGX_APIKEY_BAD;
+        }
+
+        limits->n[w] = n;
+        limits->set |= 1u << w;
+        nterms++;
+    }
+}
+
+
+/*
+ * The canonical text of limits, as writers store it: the terms in the
+ * order s, m, h, d, one space apart; an hourly limit alone is the bare
+ * number every version of the module reads; no term: "unlimited".  out
+ * holds NGX_APIKEY_LIMITS_TEXT_LEN bytes; returns the length, no NUL.
+ */
+
+size_t
+ngx_apikey_limits_text(const ngx_apikey_limits_t *limits, unsigned char *out)
+{
+    int             n;
+    char            buf[16];
+    unsigned        w;
+    unsigned char  *p;
+
+    static const char  units[] = "smhd";
+
+    if (limits->set == 0) {
+        memcpy(out, "unlimited", 9);
+        return 9;
+    }
+
+    p = out;
+
+    for (w = 0; w < NGX_APIKEY_NWINDOWS; w++) {
+        if (!(limits->set & (1u << w))) {
+            continue;
+        }
+
+        if (limits->set == (1u << NGX_APIKEY_WINDOW_HOUR)) {
+            n = snprintf(buf, sizeof(buf), "%u", (unsigned) limits->n[w]);
+
+        } else {
+            n = snprintf(buf, sizeof(buf), "%s%u/%c", p == out ? "" : " ",
+                         (unsigned) limits->n[w], units[w]);
+        }
+
+        memcpy(p, buf, n);
+        p += n;
+    }
+
+    return p - out;
 }
 
 

@@ -48,6 +48,20 @@
 #define NGX_APIKEY_LIMIT_MAX       0xfffffff0
 #define NGX_APIKEY_LIMIT_UNLIMITED 0xfffffffe
 
+/*
+ * "limit": one or more terms "N/s", "N/m", "N/h" or "N/d" (a bare N is
+ * per hour), at most one per unit, or "unlimited".  A per-second limit
+ * is a token bucket counted in thousandths of a request: at most
+ * NGX_APIKEY_LIMIT_MAX_SECOND.
+ */
+#define NGX_APIKEY_WINDOW_SECOND   0
+#define NGX_APIKEY_WINDOW_MINUTE   1
+#define NGX_APIKEY_WINDOW_HOUR     2
+#define NGX_APIKEY_WINDOW_DAY      3
+#define NGX_APIKEY_NWINDOWS        4
+#define NGX_APIKEY_LIMIT_MAX_SECOND  1000000
+#define NGX_APIKEY_LIMITS_TEXT_LEN   (NGX_APIKEY_NWINDOWS * 14)
+
 #define NGX_APIKEY_ACCESS_FULL     1
 #define NGX_APIKEY_ACCESS_READ     2
 #define NGX_APIKEY_ACCESS_LIMITED  3
@@ -59,6 +73,14 @@
 #define NGX_APIKEY_OK              0
 #define NGX_APIKEY_BAD             (-1)
 #define NGX_APIKEY_MASKED          1        /* CIDR host bits were set */
+
+
+/* the terms of a "limit": n[w] applies where the bit (1 << w) is in set */
+
+typedef struct {
+    uint32_t                    n[NGX_APIKEY_NWINDOWS];
+    unsigned                    set;
+} ngx_apikey_limits_t;
 
 
 typedef struct {
@@ -86,7 +108,11 @@ int ngx_apikey_parse_expires(const unsigned char *p, size_t len,
 int ngx_apikey_parse_deprecated(const unsigned char *p, size_t len,
     uint32_t *deprecated);
 int ngx_apikey_parse_limit(const unsigned char *p, size_t len,
-    uint32_t *limit);
+    ngx_apikey_limits_t *limits);
+int ngx_apikey_parse_limits(const unsigned char *p, size_t len,
+    ngx_apikey_limits_t *limits);
+size_t ngx_apikey_limits_text(const ngx_apikey_limits_t *limits,
+    unsigned char *out);
 int ngx_apikey_parse_cidr(const unsigned char *p, size_t len,
     ngx_apikey_cidr_t *cidr);
 int ngx_apikey_parse_ips(const unsigned char *p, size_t len,

@@ -52,13 +52,25 @@
 #define NGX_HTTP_APIKEY_GRANT_READ      NGX_APIKEY_GRANT_READ
 #define NGX_HTTP_APIKEY_GRANT_WRITE     NGX_APIKEY_GRANT_WRITE
 
-/* node->record.limit: absent in the record, or "unlimited" */
+/*
+ * node->record.limit, the hourly term: the record has no "limit" at all
+ * (the location's apikey_rate_limit applies), or none per hour
+ * ("unlimited", "20/s")
+ */
 #define NGX_HTTP_APIKEY_LIMIT_DEFAULT   0xffffffff
 #define NGX_HTTP_APIKEY_LIMIT_UNLIMITED NGX_APIKEY_LIMIT_UNLIMITED
 #define NGX_HTTP_APIKEY_LIMIT_MAX       NGX_APIKEY_LIMIT_MAX
 
-/* loc conf rate_limit: "off" */
-#define NGX_HTTP_APIKEY_RATE_OFF        0
+/* the windows of a limit, see ngx_http_apikey_limit.c */
+#define NGX_HTTP_APIKEY_SECOND          NGX_APIKEY_WINDOW_SECOND
+#define NGX_HTTP_APIKEY_MINUTE          NGX_APIKEY_WINDOW_MINUTE
+#define NGX_HTTP_APIKEY_HOUR            NGX_APIKEY_WINDOW_HOUR
+#define NGX_HTTP_APIKEY_DAY             NGX_APIKEY_WINDOW_DAY
+#define NGX_HTTP_APIKEY_NWINDOWS        NGX_APIKEY_NWINDOWS
+
+/* apikey_ratelimit_headers */
+#define NGX_HTTP_APIKEY_RLH_X           0x01
+#define NGX_HTTP_APIKEY_RLH_IETF        0x02
 
 #define NGX_HTTP_APIKEY_STYLE_DETAIL    0
 #define NGX_HTTP_APIKEY_STYLE_ERROR     1
@@ -123,7 +135,9 @@ typedef enum {
  *
  * data[] holds: id, owner, name (lengths below), then nips entries of
  * ngx_http_apikey_cidr_t, then grants_len bytes of grants, each grant
- * being [perm byte][name length byte][name].
+ * being [perm byte][name length byte][name], then a 4-byte limit (host
+ * order, unaligned) for each bit of windows: the "limit" terms per second,
+ * minute and day, in that order (the hourly one is limit).
  */
 
 typedef struct {
@@ -138,6 +152,8 @@ typedef struct {
     uint8_t                     name_len;
     uint8_t                     nips;
     uint16_t                    grants_len;
+    uint8_t                     windows;    /* 1 << NGX_HTTP_APIKEY_SECOND,
+                                               _MINUTE, _DAY */
     u_char                      data[1];
 } ngx_http_apikey_record_t;
 
@@ -173,10 +189,29 @@ typedef struct {
 } ngx_http_apikey_quota_t;
 
 
+/*
+ * The counters of the windows other than the hour, allocated in the zone
+ * on the first request that meets a per-second, per-minute or per-day
+ * limit, so that a key without any costs a pointer: see
+ * ngx_http_apikey_limit.c.
+ */
+
+typedef struct {
+    uint32_t                    stamp;      /* unix ms, modulo 2^32 */
+    uint32_t                    tokens;     /* per second, in 1/1000 */
+    uint32_t                    minute;     /* time / 60 */
+    uint32_t                    minute_count;
+    uint32_t                    day;        /* time / 86400 */
+    uint32_t                    day_count;  /* counted here this day */
+    uint32_t                    day_remote; /* counted elsewhere (cluster) */
+} ngx_http_apikey_windows_t;
+
+
 typedef struct ngx_http_apikey_node_s  ngx_http_apikey_node_t;
 
 struct ngx_http_apikey_node_s {
     ngx_http_apikey_node_t     *next;
+    ngx_http_apikey_windows_t  *windows;    /* NULL: none counted yet */
     uint32_t                    generation;
     uint32_t                    flags;
 
@@ -196,7 +231,13 @@ struct ngx_http_apikey_node_s {
 #define ngx_http_apikey_record_size(rec)                                      \
     (offsetof(ngx_http_apikey_record_t, data)                                 \
      + (rec)->id_len + (rec)->owner_len + (rec)->name_len                     \
-     + (rec)->nips * sizeof(ngx_http_apikey_cidr_t) + (rec)->grants_len)
+     + (rec)->nips * sizeof(ngx_http_apikey_cidr_t) + (rec)->grants_len    \
+     + ngx_http_apikey_record_nlimits(rec) * sizeof(uint32_t))
+
+#define ngx_http_apikey_record_nlimits(rec)                                   \
+    ((((rec)->windows >> NGX_HTTP_APIKEY_SECOND) & 1)                         \
+     + (((rec)->windows >> NGX_HTTP_APIKEY_MINUTE) & 1)                       \
+     + (((rec)->windows >> NGX_HTTP_APIKEY_DAY) & 1))
 
 #define ngx_http_apikey_record_id(rec)     ((rec)->data)
 #define ngx_http_apikey_record_owner(rec)  ((rec)->data + (rec)->id_len)
@@ -208,6 +249,8 @@ struct ngx_http_apikey_node_s {
 #define ngx_http_apikey_record_grants(rec)                                    \
     ((u_char *) ngx_http_apikey_record_ips(rec)                               \
      + (rec)->nips * sizeof(ngx_http_apikey_cidr_t))
+#define ngx_http_apikey_record_limits(rec)                                    \
+    (ngx_http_apikey_record_grants(rec) + (rec)->grants_len)
 
 
 /*
@@ -394,7 +437,9 @@ typedef struct {
     ngx_str_t                   prefix;
     ngx_flag_t                  checksum;
     ngx_http_complex_value_t   *resource;
-    ngx_uint_t                  rate_limit;     /* per hour, 0 = off */
+    ngx_apikey_limits_t         rate_limit;     /* set 0: off */
+    ngx_uint_t                  rate_limit_set;
+    ngx_uint_t                  ratelimit_headers;
     ngx_uint_t                  error_style;
     ngx_flag_t                  pass_key;
     ngx_flag_t                  status;
@@ -416,9 +461,14 @@ typedef struct {
     ngx_str_t                   name;
     ngx_uint_t                  access;
 
+    /* the window reported, see ngx_http_apikey_limit.c */
     uint32_t                    limit;
     uint32_t                    remaining;
-    time_t                      reset;
+    uint32_t                    used;
+    time_t                      reset;      /* unix time */
+    time_t                      retry;      /* Retry-After, seconds */
+    ngx_uint_t                  window;     /* NGX_HTTP_APIKEY_SECOND... */
+    ngx_apikey_limits_t         limits;     /* every window, for headers */
 
     uint32_t                    expires;    /* the record's, for Sunset */
     uint32_t                    deprecated;
@@ -437,6 +487,7 @@ typedef struct {
     unsigned                    dry_run:1;      /* decided under dry run */
     unsigned                    dry_counted:1;  /* in the status's dry_run */
     unsigned                    over_limit:1;   /* counted all the same */
+    unsigned                    day_wait:1;     /* for a daily count */
 
     ngx_msec_t                  wait_start;
 
@@ -514,6 +565,8 @@ ngx_int_t ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     ngx_str_t *fields, ngx_uint_t nfields, ngx_http_apikey_record_t *rec,
     size_t *size);
 size_t ngx_http_apikey_record_max_size(void);
+ngx_int_t ngx_http_apikey_record_get_limits(ngx_http_apikey_record_t *rec,
+    ngx_apikey_limits_t *limits);
 ngx_int_t ngx_http_apikey_digest(ngx_str_t *secret, u_char *key, size_t len,
     u_char *digest);
 ngx_int_t ngx_http_apikey_hex_to_digest(u_char *hex, size_t len,
@@ -541,6 +594,8 @@ time_t ngx_http_apikey_now(ngx_http_request_t *r);
 char *ngx_http_apikey_expiry_warning(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_apikey_sunset_init(ngx_conf_t *cf);
+void ngx_http_apikey_day_settle_locked(ngx_http_apikey_node_t *node,
+    uint32_t hour, uint32_t reported, int64_t total);
 
 /* ngx_http_apikey_usage.c */
 ngx_int_t ngx_http_apikey_usage_init_zone(ngx_http_apikey_zone_t *zone,

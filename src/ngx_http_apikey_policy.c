@@ -538,7 +538,8 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "apikey: key \"%V\" has used 90%% of its hourly "
-                      "limit of %uD", &ctx->id, ctx->limit);
+                      "limit of %uD", &ctx->id,
+                      ctx->limits.n[NGX_HTTP_APIKEY_HOUR]);
     }
 
     return decision;

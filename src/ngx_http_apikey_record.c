@@ -60,7 +60,8 @@ ngx_http_apikey_record_max_size(void)
     return offsetof(ngx_http_apikey_record_t, data)
            + 3 * NGX_HTTP_APIKEY_MAX_STR
            + NGX_HTTP_APIKEY_MAX_IPS * sizeof(ngx_http_apikey_cidr_t)
-           + NGX_HTTP_APIKEY_MAX_GRANTS_LEN;
+           + NGX_HTTP_APIKEY_MAX_GRANTS_LEN
+           + (NGX_HTTP_APIKEY_NWINDOWS - 1) * sizeof(uint32_t);
 }
 
 
@@ -79,8 +80,9 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     size_t                     len;
     ngx_str_t                 *f, *id;
     ngx_int_t                  rc;
-    ngx_uint_t                 i, j;
+    ngx_uint_t                 i, j, w;
     unsigned                   nips;
+    ngx_apikey_limits_t        limits;
     const char                *why;
     ngx_http_apikey_fields_t   rf;
     ngx_http_apikey_cidr_t     cidr[NGX_HTTP_APIKEY_MAX_IPS];
@@ -181,13 +183,22 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
     }
 
     rec->limit = NGX_HTTP_APIKEY_LIMIT_DEFAULT;
+    limits.set = 0;
 
-    if (rf.limit.data
-        && ngx_apikey_parse_limit(rf.limit.data, rf.limit.len, &rec->limit)
-           != NGX_APIKEY_OK)
-    {
-        why = "\"limit\" is not a number or \"unlimited\"";
-        goto invalid;
+    if (rf.limit.data) {
+        if (ngx_apikey_parse_limit(rf.limit.data, rf.limit.len, &limits)
+            != NGX_APIKEY_OK)
+        {
+            why = "\"limit\" is not a number or \"unlimited\" or terms "
+                  "such as \"20/s 1000/h\"";
+            goto invalid;
+        }
+
+        rec->limit = (limits.set & (1 << NGX_HTTP_APIKEY_HOUR))
+                     ? limits.n[NGX_HTTP_APIKEY_HOUR]
+                     : NGX_HTTP_APIKEY_LIMIT_UNLIMITED;
+        rec->windows = (uint8_t) (limits.set
+                                  & ~(1 << NGX_HTTP_APIKEY_HOUR));
     }
 
     nips = 0;
@@ -240,6 +251,14 @@ ngx_http_apikey_parse_record(ngx_log_t *log, u_char *digest,
 
     rec->grants_len = (uint16_t) len;
 
+    p += len;
+
+    for (w = 0; w < NGX_HTTP_APIKEY_NWINDOWS; w++) {
+        if (rec->windows & (1 << w)) {
+            p = ngx_cpymem(p, &limits.n[w], sizeof(uint32_t));
+        }
+    }
+
     *size = ngx_http_apikey_record_size(rec);
 
     return NGX_OK;
@@ -261,6 +280,43 @@ invalid:
                   "apikey: skipped the record with id \"%V\": %s", id, why);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The terms of a record's "limit" (limits->set 0: "unlimited"); NGX_DECLINED
+ * when the record has none, and the location's default applies.
+ */
+
+ngx_int_t
+ngx_http_apikey_record_get_limits(ngx_http_apikey_record_t *rec,
+    ngx_apikey_limits_t *limits)
+{
+    u_char      *p;
+    ngx_uint_t   w;
+
+    ngx_memzero(limits, sizeof(ngx_apikey_limits_t));
+
+    if (rec->limit == NGX_HTTP_APIKEY_LIMIT_DEFAULT) {
+        return NGX_DECLINED;
+    }
+
+    if (rec->limit != NGX_HTTP_APIKEY_LIMIT_UNLIMITED) {
+        limits->n[NGX_HTTP_APIKEY_HOUR] = rec->limit;
+        limits->set = 1 << NGX_HTTP_APIKEY_HOUR;
+    }
+
+    p = ngx_http_apikey_record_limits(rec);
+
+    for (w = 0; w < NGX_HTTP_APIKEY_NWINDOWS; w++) {
+        if (rec->windows & (1 << w)) {
+            ngx_memcpy(&limits->n[w], p, sizeof(uint32_t));
+            limits->set |= 1 << w;
+            p += sizeof(uint32_t);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

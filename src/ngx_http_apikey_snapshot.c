@@ -15,13 +15,14 @@
  * zone), so that no request waits for Redis; the syncing worker then reads
  * the change log from the position stored in it.
  *
- * Format: "APIKEYSNAP3\n" (3: the record image has "deprecated"; a file
- * of an older format is refused, and the mirror is loaded from Redis);
- * the epoch's digest (32 bytes, zero: none); a
- * byte with the length of the change log position, and the position (the
- * position at the start of the write: entries after it are read again,
- * which applies them again, harmlessly); per key a 4-byte length and the
- * record image; a zero length; the BLAKE2b-256 of everything before it,
+ * Format: "APIKEYSNAP4\n" (3: the record image had "deprecated"; 4: and
+ * the windows of its limit; a file of another version is not used, and
+ * the mirror is loaded from Redis); the epoch's digest (32 bytes, zero:
+ * none); a byte with the length of the change log position, and the
+ * position (the position at the start of the write: entries after it are
+ * read again, which applies them again, harmlessly); per key a 4-byte
+ * length and the record image; a zero length; the BLAKE2b-256 of
+ * everything before it,
  * keyed with the apikey_hash_secret when one is set, so that a file
  * written by anyone without the secret is refused.  A file that fails any
  * check is not used, whole.
@@ -33,7 +34,7 @@
 #include <sodium.h>
 
 
-#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP3\n"
+#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP4\n"
 #define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
 #define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
 
@@ -738,15 +739,18 @@ ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec, size_t size)
         || hdr.access > NGX_HTTP_APIKEY_ACCESS_LIMITED
         || hdr.active > 1
         || hdr.nips > NGX_HTTP_APIKEY_MAX_IPS
-        || hdr.grants_len > NGX_HTTP_APIKEY_MAX_GRANTS_LEN)
+        || hdr.grants_len > NGX_HTTP_APIKEY_MAX_GRANTS_LEN
+        || (hdr.windows & (1 << NGX_HTTP_APIKEY_HOUR))
+        || hdr.windows >= (1 << NGX_HTTP_APIKEY_NWINDOWS))
     {
         return NGX_ERROR;
     }
 
     /* grants are walked by length bytes: they must end where they say */
 
-    g = (u_char *) rec + size - hdr.grants_len;
-    last = (u_char *) rec + size;
+    last = (u_char *) rec + size
+           - ngx_http_apikey_record_nlimits(&hdr) * sizeof(uint32_t);
+    g = last - hdr.grants_len;
 
     while (g < last) {
         if (last - g < 2 || g[0] == 0 || g[0] > 3 || g[1] == 0

@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_apikey_update_full_locked(
     ngx_http_apikey_record_t *rec, size_t size);
 static ngx_uint_t ngx_http_apikey_no_narrower(ngx_http_apikey_record_t *old,
     ngx_http_apikey_record_t *rec);
+static ngx_uint_t ngx_http_apikey_windows_no_narrower(
+    ngx_http_apikey_record_t *old, ngx_http_apikey_record_t *rec);
 static size_t ngx_http_apikey_slab_capacity(size_t size);
 
 
@@ -640,6 +642,10 @@ ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
     node = *link;
     *link = node->next;
 
+    if (node->windows) {
+        ngx_slab_free_locked(zone->shpool, node->windows);
+    }
+
     if (node->flags & NGX_HTTP_APIKEY_NODE_STAGED) {
         zone->sh->nstaged--;
 
@@ -656,10 +662,14 @@ ngx_http_apikey_free_node_locked(ngx_http_apikey_zone_t *zone,
 }
 
 
+/* the windows' counters move: "from" is freed next */
+
 static void
 ngx_http_apikey_copy_counters(ngx_http_apikey_node_t *to,
     ngx_http_apikey_node_t *from)
 {
+    to->windows = from->windows;
+    from->windows = NULL;
     to->window = from->window;
     to->count = from->count;
     to->remote = from->remote;
@@ -761,6 +771,10 @@ ngx_http_apikey_no_narrower(ngx_http_apikey_record_t *old,
         return 0;
     }
 
+    if (!ngx_http_apikey_windows_no_narrower(old, rec)) {
+        return 0;
+    }
+
     if (rec->nips
         && (rec->nips != old->nips
             || ngx_memcmp(ngx_http_apikey_record_ips(rec),
@@ -769,6 +783,35 @@ ngx_http_apikey_no_narrower(ngx_http_apikey_record_t *old,
                != 0))
     {
         return 0;
+    }
+
+    return 1;
+}
+
+
+/* every window rec limits, old limits at most as high */
+
+static ngx_uint_t
+ngx_http_apikey_windows_no_narrower(ngx_http_apikey_record_t *old,
+    ngx_http_apikey_record_t *rec)
+{
+    ngx_uint_t           w;
+    ngx_apikey_limits_t  o, n;
+
+    if (rec->windows == 0) {
+        return 1;
+    }
+
+    (void) ngx_http_apikey_record_get_limits(old, &o);
+    (void) ngx_http_apikey_record_get_limits(rec, &n);
+
+    for (w = 0; w < NGX_HTTP_APIKEY_NWINDOWS; w++) {
+        if (w != NGX_HTTP_APIKEY_HOUR
+            && (n.set & (1 << w))
+            && (!(o.set & (1 << w)) || o.n[w] > n.n[w]))
+        {
+            return 0;
+        }
     }
 
     return 1;

@@ -10,9 +10,12 @@
  * never on the request path, through one Lua script per key and hour
  * (EVALSHA): it adds to "<prefix>usage:<id>:<hour>" (the per-key usage the
  * dashboard shows, kept 8 days) what this instance counted since its last
- * report, and records "<prefix>usage:<id>:last".  The report carries the
- * instance's running count for the hour, not a delta, and Redis keeps the
- * last one it applied per instance ("<prefix>quota:<id>:<hour>"): a report
+ * report, and the same to "<prefix>usage:<id>:day:<day>" (the day's total,
+ * which the cluster scope's daily limits read back: see
+ * ngx_http_apikey_limit.c), and records "<prefix>usage:<id>:last".  The
+ * report carries the instance's running count for the hour, not a delta,
+ * and Redis keeps the last one it applied per instance
+ * ("<prefix>quota:<id>:<hour>"): a report
  * sent twice (its reply lost, the syncing worker killed, a reload) adds
  * nothing twice, so the usage adds up exactly to the requests admitted.
  *
@@ -44,24 +47,29 @@
 
 /*
  * KEYS: usage:<id>:<hour>, quota:<id>:<hour>, quota:instances,
- * usage:<id>:last.  ARGV: instance, count (this hour, running), lease held,
- * lease wanted, limit (0: none), now (ms), lease TTL (ms), last use.
- * The quota hash holds per instance "<count applied>:<lease>:<expiry>";
- * returns {usage, grant, free before the grant, others' leases, instances}.
+ * usage:<id>:last, usage:<id>:day:<day>.  ARGV: instance, count (this
+ * hour, running), lease held, lease wanted, limit (0: none), now (ms),
+ * lease TTL (ms), last use.  The quota hash holds per instance "<count
+ * applied>:<lease>:<expiry>"; what a report adds to the hour is added to
+ * the day too.  Returns {usage, grant, free before the grant, others'
+ * leases, instances, the day's usage}.
  */
 
 static const char  ngx_http_apikey_usage_script[] =
     "local seen, lease = 0, tonumber(ARGV[3]) "
     "local f = redis.call('HGET', KEYS[2], ARGV[1]) "
     "if f then seen = tonumber(string.match(f, '^(%d+)')) or 0 end "
-    "local count, usage = tonumber(ARGV[2]) "
+    "local count, usage, day = tonumber(ARGV[2]) "
     "if count > seen then "
       "usage = redis.call('INCRBY', KEYS[1], count - seen) "
+      "day = redis.call('INCRBY', KEYS[5], count - seen) "
       "seen = count "
     "else "
       "usage = tonumber(redis.call('GET', KEYS[1]) or '0') "
+      "day = tonumber(redis.call('GET', KEYS[5]) or '0') "
     "end "
     "redis.call('EXPIRE', KEYS[1], 691200) "
+    "redis.call('EXPIRE', KEYS[5], 691200) "
     "redis.call('SET', KEYS[4], ARGV[8]) "
     "local limit, now = tonumber(ARGV[5]), tonumber(ARGV[6]) "
     "local grant, free, others, n = 0, 0, 0, 0 "
@@ -88,7 +96,7 @@ static const char  ngx_http_apikey_usage_script[] =
                "seen .. ':' .. (lease + grant) .. ':' "
                ".. string.format('%.0f', now + tonumber(ARGV[7]))) "
     "redis.call('EXPIRE', KEYS[2], 7200) "
-    "return {usage, grant, free, others, n}";
+    "return {usage, grant, free, others, n, day}";
 
 
 /* what a reply needs to settle a key's counts */
@@ -623,10 +631,10 @@ ngx_http_apikey_usage_send(ngx_http_apikey_batch_item_t *item,
     ngx_str_t                *prefix;
     ngx_time_t               *tp;
     ngx_http_apikey_zone_t   *zone;
-    const char               *argv[15];
-    size_t                    argvlen[15];
+    const char               *argv[16];
+    size_t                    argvlen[16];
     ngx_http_apikey_flush_t  *flush;
-    u_char                    names[4][NGX_HTTP_APIKEY_MAX_PREFIX + 6
+    u_char                    names[5][NGX_HTTP_APIKEY_MAX_PREFIX + 10
                                        + NGX_HTTP_APIKEY_MAX_STR + 1
                                        + NGX_INT32_LEN],
                               args[6][NGX_INT64_LEN];
@@ -659,35 +667,40 @@ ngx_http_apikey_usage_send(ngx_http_apikey_batch_item_t *item,
     argv[6] = (char *) names[3];
     argvlen[6] = p - names[3];
 
+    p = ngx_sprintf(names[4], "%Vusage:%*s:day:%uD", prefix, item->id_len,
+                    item->id, flush->window / 24);
+    argv[7] = (char *) names[4];
+    argvlen[7] = p - names[4];
+
     zone = ngx_http_apikey_usage_conf->shm_zone->data;
 
-    argv[7] = (char *) zone->sh->instance;
-    argvlen[7] = NGX_HTTP_APIKEY_INSTANCE_LEN;
+    argv[8] = (char *) zone->sh->instance;
+    argvlen[8] = NGX_HTTP_APIKEY_INSTANCE_LEN;
 
     tp = ngx_timeofday();
 
     p = args[0];
-    argv[8] = (char *) p;
-    argvlen[8] = ngx_sprintf(p, "%uD", flush->count) - p;
-    p = args[1];
     argv[9] = (char *) p;
-    argvlen[9] = ngx_sprintf(p, "%uD", flush->lease) - p;
-    p = args[2];
+    argvlen[9] = ngx_sprintf(p, "%uD", flush->count) - p;
+    p = args[1];
     argv[10] = (char *) p;
-    argvlen[10] = ngx_sprintf(p, "%uD", flush->want) - p;
-    p = args[3];
+    argvlen[10] = ngx_sprintf(p, "%uD", flush->lease) - p;
+    p = args[2];
     argv[11] = (char *) p;
-    argvlen[11] = ngx_sprintf(p, "%uD", flush->limit) - p;
-    p = args[4];
+    argvlen[11] = ngx_sprintf(p, "%uD", flush->want) - p;
+    p = args[3];
     argv[12] = (char *) p;
-    argvlen[12] = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
-    argv[13] = NGX_HTTP_APIKEY_LEASE_TTL_MS;
-    argvlen[13] = sizeof(NGX_HTTP_APIKEY_LEASE_TTL_MS) - 1;
+    argvlen[12] = ngx_sprintf(p, "%uD", flush->limit) - p;
+    p = args[4];
+    argv[13] = (char *) p;
+    argvlen[13] = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    argv[14] = NGX_HTTP_APIKEY_LEASE_TTL_MS;
+    argvlen[14] = sizeof(NGX_HTTP_APIKEY_LEASE_TTL_MS) - 1;
     p = args[5];
-    argv[14] = (char *) p;
-    argvlen[14] = ngx_sprintf(p, "%uD", item->last_used) - p;
+    argv[15] = (char *) p;
+    argvlen[15] = ngx_sprintf(p, "%uD", item->last_used) - p;
 
-    argv[2] = "4";
+    argv[2] = "5";
     argvlen[2] = 1;
 
     /* EVAL once per connection of this owner, EVALSHA after that */
@@ -706,7 +719,7 @@ ngx_http_apikey_usage_send(ngx_http_apikey_batch_item_t *item,
     }
 
     rc = ngx_http_apikey_sync_command_argv(ngx_http_apikey_usage_reply, flush,
-                                           15, argv, argvlen);
+                                           16, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_free(flush);
         return NGX_DECLINED;
@@ -741,7 +754,7 @@ ngx_http_apikey_usage_reply(redisAsyncContext *ac, void *r, void *privdata)
             ngx_http_apikey_redis_write_failed(reply, "usage write-back");
         }
 
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 6) {
         ngx_http_apikey_usage_loaded = 1;
 
         if (zone->sh->quota_offline) {
@@ -774,14 +787,14 @@ ngx_http_apikey_usage_settle_locked(ngx_http_apikey_zone_t *zone,
     redisReply *reply)
 {
     ngx_uint_t                ok, i;
-    long long                 v[5];
+    long long                 v[6];
     ngx_http_apikey_quota_t  *q;
 
     q = &node->quota;
 
-    ok = (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5);
+    ok = (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 6);
 
-    for (i = 0; ok && i < 5; i++) {
+    for (i = 0; ok && i < 6; i++) {
         if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
             ok = 0;
             break;
@@ -833,6 +846,9 @@ ngx_http_apikey_usage_settle_locked(ngx_http_apikey_zone_t *zone,
     if (ngx_http_apikey_usage_conf->scope == NGX_HTTP_APIKEY_SCOPE_CLUSTER) {
         node->remote = (v[0] > (long long) item->count)
                        ? (uint32_t) (v[0] - item->count) : 0;
+
+        ngx_http_apikey_day_settle_locked(node, item->window, item->count,
+                                          v[5]);
     }
 
     if (item->limit) {

@@ -12,7 +12,7 @@
  *                COMMAND ...
  *
  *   issue  [--id ID] [--owner O] [--name N] [--access full|read|limited]
- *          [--grant RES:r|w|rw ...] [--expires UNIX] [--limit N|unlimited]
+ *          [--grant RES:r|w|rw ...] [--expires UNIX] [--limit L]
  *          [--ip CIDR ...] [--key-prefix taapit_]   prints the key once
  *   revoke ID
  *   rotate ID [--grace SECONDS]                     prints the new key once
@@ -353,6 +353,36 @@ async function transaction(r, commands) {
 
 /* --- the three writes ---------------------------------------------------- */
 
+/*
+ * "unlimited", or terms such as "20/s 1000/h" (a bare N per hour), at most
+ * one per unit; written as apikeyctl writes it: the terms in the order s,
+ * m, h, d, and an hourly limit alone as a bare number
+ */
+function limitText(value) {
+    if (value === 'unlimited') {
+        return value;
+    }
+    const terms = new Map();
+    for (const t of value.split(' ').filter((x) => x !== '')) {
+        const m = /^(\d{1,10})(?:\/([smhd]))?$/.exec(t);
+        const unit = m && (m[2] || 'h');
+        if (!m || terms.has(unit)
+            || Number(m[1]) > (unit === 's' ? 1000000 : 4294967280)) {
+            die(1, `invalid --limit "${value}"`);
+        }
+        terms.set(unit, Number(m[1]));
+    }
+    if (terms.size === 0) {
+        die(1, `invalid --limit "${value}"`);
+    }
+    if (terms.size === 1 && terms.has('h')) {
+        return String(terms.get('h'));
+    }
+    return ['s', 'm', 'h', 'd'].filter((u) => terms.has(u))
+        .map((u) => `${terms.get(u)}/${u}`).join(' ');
+}
+
+
 async function issue(r, o, secret) {
     const P = o.prefix;
     const fields = [['owner', o.owner], ['name', o.name],
@@ -542,8 +572,11 @@ async function main() {
     if (o.ip.some((c) => net.isIP(c.split('/')[0]) === 0)) {
         die(1, '--ip takes an IPv4 or IPv6 address or CIDR');
     }
+    if (o.limit !== undefined) {
+        o.limit = limitText(o.limit);
+    }
     for (const [name, re] of [['expires', /^\d+$/], ['grace', /^\d+$/],
-        ['limit', /^(\d+|unlimited)$/], ['db', /^\d+$/]]) {
+        ['db', /^\d+$/]]) {
         if (o[name] !== undefined && !re.test(o[name])) {
             die(1, `invalid --${name} "${o[name]}"`);
         }

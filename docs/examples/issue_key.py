@@ -13,7 +13,7 @@ that ngx_http_apikey_module reads and apikeyctl writes.
                  COMMAND ...
 
     issue  [--id ID] [--owner O] [--name N] [--access full|read|limited]
-           [--grant RES:r|w|rw ...] [--expires UNIX] [--limit N|unlimited]
+           [--grant RES:r|w|rw ...] [--expires UNIX] [--limit L]
            [--ip CIDR ...] [--key-prefix taapit_]   prints the key once
     revoke ID
     rotate ID [--grace SECONDS]                     prints the new key once
@@ -285,9 +285,27 @@ class Parser(argparse.ArgumentParser):
 
 
 def limit(value):
-    if value != "unlimited" and not (value.isdigit() and value.isascii()):
-        raise argparse.ArgumentTypeError("use a number or unlimited")
-    return value
+    """unlimited, or terms such as "20/s 1000/h" (a bare N per hour), at
+    most one per unit; written as apikeyctl writes it: the terms in the
+    order s, m, h, d, and an hourly limit alone as a bare number"""
+    if value == "unlimited":
+        return value
+    terms = {}
+    for t in value.split(" "):
+        n, _, unit = t.partition("/")
+        unit = unit or "h"
+        if t and (not (n.isdigit() and n.isascii() and len(n) <= 10)
+                  or unit not in ("s", "m", "h", "d") or unit in terms
+                  or int(n) > (1000000 if unit == "s" else 4294967280)):
+            raise argparse.ArgumentTypeError(
+                "use unlimited or terms such as \"20/s 1000/h\"")
+        if t:
+            terms[unit] = int(n)
+    if not terms:
+        raise argparse.ArgumentTypeError("use unlimited or terms")
+    if list(terms) == ["h"]:
+        return str(terms["h"])
+    return " ".join("%d/%s" % (terms[u], u) for u in "smhd" if u in terms)
 
 
 def grant(value):

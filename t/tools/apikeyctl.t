@@ -376,7 +376,8 @@ for c in 300.1.1.1 10.0.0.0/33 10.0.0.1/8 ::1/129 2001:db8::1/32 foo \
 do
     exits "--ip '$c'" 1 "$A" "${R[@]}" create --ip "$c"
 done
-for l in -1 abc 1.5 99999999999 ''; do
+for l in -1 abc 1.5 99999999999 '' '5/s 6/s' 5/w 1000001/s '5/s,6/h' \
+         '10 5/h' 'unlimited 5/s' /s; do
     exits "--limit '$l'" 1 "$A" "${R[@]}" create --limit "$l"
 done
 exits "--id with a space" 1 "$A" "${R[@]}" create --id "a b"
@@ -390,6 +391,12 @@ exits "--redis bogus" 1 "$A" --redis "127.0.0.1:99999" list
 exits "hash of empty stdin" 1 "$A" hash </dev/null
 exits "hash of two lines" 1 "$A" hash <<<"$(printf 'a\nb')"
 is "$(rc_ DBSIZE)" "$before" "nothing was written by the refused commands"
+run "$A" "${R[@]}" create --id t-win --limit '1000/h  20/s 3/d'
+is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET apikey:id:t-win)" limit)" \
+    "0:20/s 1000/h 3/d" "--limit terms are written s, m, h, d"
+run "$A" "${R[@]}" create --id t-win2 --limit '0042/h'
+is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET apikey:id:t-win2)" limit)" \
+    "0:42" "--limit of an hour alone is written as a bare number"
 
 run "$A" --help
 like "$rc:$out" '^0:Usage: apikeyctl' "--help prints usage and exits 0"
@@ -520,6 +527,24 @@ else
     fail "revoke publishes the digest"
 fi
 expect_record "$d2" "revoke changes nothing else" id=t2 access=full active=0
+
+subscribe apikey:events
+run "$A" "${R[@]}" update t2 --limit '5000 20/s'
+is "$rc:$(rc_ HGET "apikey:key:$d2" limit)" "0:20/s 5000/h" \
+    "update --limit writes the terms as create does"
+if published "$d2"; then
+    pass "update publishes the digest"
+else
+    fail "update publishes the digest"
+fi
+exits "update --limit '5/s 6/s'" 1 "$A" "${R[@]}" update t2 --limit '5/s 6/s'
+exits "update without --limit" 1 "$A" "${R[@]}" update t2
+exits "update --owner" 1 "$A" "${R[@]}" update t2 --limit 5 --owner x
+exits "update of an unknown id" 2 "$A" "${R[@]}" update nope --limit 5
+is "$(rc_ HGET "apikey:key:$d2" limit)" "20/s 5000/h" \
+    "refused updates change nothing"
+run "$A" "${R[@]}" update t2 --limit unlimited
+is "$rc:$(rc_ HGET "apikey:key:$d2" limit)" "0:unlimited" "update --limit unlimited"
 is "$(changes 1)" "$d2" "revoke appends its digest to the change log"
 is "$(rc_ GET apikey:epoch)" "$epoch" "later writes keep the epoch (SET NX)"
 
@@ -733,6 +758,12 @@ example() {
     is "$(printf '%s\n' "$out" | "$A" --hash-secret "$tmp/secret" hash)" \
         "$(rc_ GET "apikey:id:exs-$lang")" \
         "$lang issue --hash-secret: the digest matches apikeyctl's"
+
+    run "${x[@]}" "${R[@]}" issue --id "exw-$lang" --limit '1000/h  20/s'
+    is "$rc:$(rc_ HGET "apikey:key:$(rc_ GET "apikey:id:exw-$lang")" limit)" \
+        "0:20/s 1000/h" "$lang issue --limit writes the terms as apikeyctl"
+    exits "$lang issue --limit '5/s 6/s'" 1 "${x[@]}" "${R[@]}" issue \
+        --limit '5/s 6/s'
 
     subscribe apikey:events
     run "${x[@]}" "${R[@]}" revoke "ex-$lang"

@@ -82,6 +82,7 @@ enum {
     ACTL_CMD_HASH,
     ACTL_CMD_USAGE,
     ACTL_CMD_ACCEPT_DATASET,
+    ACTL_CMD_UPDATE,
     ACTL_CMD_HELP,
     ACTL_CMD_VERSION
 };
@@ -199,7 +200,8 @@ typedef struct {
     int              ngrants;
     int              has_expires;
     long long        expires;
-    const char      *limit;
+    const char      *limit;     /* canonical, in limit_text */
+    char             limit_text[NGX_APIKEY_LIMITS_TEXT_LEN + 1];
     const char      *ips[ACTL_MAX_IPS];
     int              nips;
     int              inactive;
@@ -286,6 +288,7 @@ int actl_cmd_show(actl_conf_t *cf);
 
 /* revoke.c */
 int actl_cmd_revoke(actl_conf_t *cf);
+int actl_cmd_update(actl_conf_t *cf);
 int actl_cmd_delete(actl_conf_t *cf);
 
 /* rotate.c */

@@ -112,6 +112,10 @@ main(int argc, char **argv)
         rc = actl_cmd_revoke(cf);
         break;
 
+    case ACTL_CMD_UPDATE:
+        rc = actl_cmd_update(cf);
+        break;
+
     case ACTL_CMD_DELETE:
         rc = actl_cmd_delete(cf);
         break;
@@ -181,6 +185,7 @@ actl_usage(FILE *f)
 "  list                   list all keys\n"
 "  show ID                show one key's record\n"
 "  revoke ID              set active=0\n"
+"  update ID --limit L    change the key's limit\n"
 "  delete ID              remove the record and its id\n"
 "  rotate ID              issue a new key with the same record and a new\n"
 "                         id; the old key expires after the grace period\n"
@@ -217,7 +222,8 @@ actl_usage(FILE *f)
 "  --grant RES:r|w|rw     grant for limited keys (repeatable)\n"
 "  --expires T            unix seconds, +30d/+12h/+90m/+45s, 2027-01-31,\n"
 "                         2027-01-31T12:00:00Z, or never (also rotate)\n"
-"  --limit N|unlimited    requests per hour\n"
+"  --limit L              \"unlimited\", or terms such as \"20/s 1000/h\":\n"
+"                         N/s, N/m, N/h, N/d (a bare N is per hour)\n"
 "  --ip CIDR              allowed client addresses (repeatable)\n"
 "  --inactive             create the key revoked (active=0)\n"
 "\n"

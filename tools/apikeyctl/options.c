@@ -15,7 +15,7 @@
 
 static const char  *actl_commands[] = {
     "", "create", "list", "show", "revoke", "delete", "rotate", "hash",
-    "usage", "accept-dataset", "help", NULL
+    "usage", "accept-dataset", "update", "help", NULL
 };
 
 
@@ -40,7 +40,8 @@ static const actl_option_t  actl_options[] = {
     { "access",     ACTL_OPT_ACCESS,     1, 0, ACTL_RECORD },
     { "grant",      ACTL_OPT_GRANT,      1, 1, ACTL_RECORD },
     { "expires",    ACTL_OPT_EXPIRES,    1, 0, ACTL_NEWKEY },
-    { "limit",      ACTL_OPT_LIMIT,      1, 0, ACTL_RECORD },
+    { "limit",      ACTL_OPT_LIMIT,      1, 0,
+      ACTL_RECORD | ACTL_IN(ACTL_CMD_UPDATE) },
     { "ip",         ACTL_OPT_IP,         1, 1, ACTL_RECORD },
     { "inactive",   ACTL_OPT_INACTIVE,   0, 0, ACTL_RECORD },
     { "grace",      ACTL_OPT_GRACE,      1, 0, ACTL_IN(ACTL_CMD_ROTATE) },
@@ -204,6 +205,7 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
     case ACTL_CMD_DELETE:
     case ACTL_CMD_ROTATE:
     case ACTL_CMD_USAGE:
+    case ACTL_CMD_UPDATE:
         if (cf->nargs != 1) {
             return actl_error(ACTL_EUSAGE, "\"%s\" needs an id",
                               actl_commands[cf->command]);
@@ -227,8 +229,9 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
 int
 actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 {
-    uint32_t   u;
-    long long  n;
+    size_t               len;
+    long long            n;
+    ngx_apikey_limits_t  limits;
 
     switch (opt->id) {
 
@@ -304,15 +307,24 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
 
     case ACTL_OPT_LIMIT:
         if (ngx_apikey_parse_limit((const unsigned char *) value,
-                                   strlen(value), &u)
+                                   strlen(value), &limits)
             != NGX_APIKEY_OK)
         {
-            return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use a "
-                              "number of requests per hour (0..%llu) or "
-                              "\"unlimited\"", value, ACTL_MAX_LIMIT);
+            return actl_error(ACTL_EUSAGE, "invalid --limit \"%s\": use "
+                              "\"unlimited\" or terms such as \"20/s "
+                              "1000/h\": N/s (N up to %u), N/m, N/h or "
+                              "N/d (N up to %llu), at most one per unit; a "
+                              "bare N is per hour", value,
+                              (unsigned) NGX_APIKEY_LIMIT_MAX_SECOND,
+                              ACTL_MAX_LIMIT);
         }
 
-        cf->limit = value;
+        /* written as the module's schema spells it */
+
+        len = ngx_apikey_limits_text(&limits,
+                                     (unsigned char *) cf->limit_text);
+        cf->limit_text[len] = '\0';
+        cf->limit = cf->limit_text;
         break;
 
     case ACTL_OPT_IP:

@@ -5,8 +5,9 @@
 
 
 /*
- * apikeyctl revoke and delete: set active=0, or remove the record and
- * its id string, each in one MULTI/EXEC that publishes the digest.
+ * apikeyctl revoke, update and delete: set active=0, change the limit,
+ * or remove the record and its id string, each in one MULTI/EXEC that
+ * publishes the digest.
  */
 
 
@@ -61,6 +62,74 @@ actl_cmd_revoke(actl_conf_t *cf)
 
         } else {
             printf("revoked %s\n", cf->arg);
+        }
+    }
+
+done:
+
+    actl_cmd_free(&cmds[0]);
+    actl_cmd_free(&cmds[1]);
+
+    return rc;
+}
+
+
+/* the options given (--limit, checked and written as create writes it) */
+
+int
+actl_cmd_update(actl_conf_t *cf)
+{
+    int          attempt, rc;
+    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
+    char         events[ACTL_MAX_NAME];
+    actl_cmd_t   cmds[2];
+
+    if (cf->limit == NULL) {
+        return actl_error(ACTL_EUSAGE, "\"update\" needs --limit");
+    }
+
+    actl_cmd_init(&cmds[0]);
+    actl_cmd_init(&cmds[1]);
+    actl_name(cf, events, "events", "");
+
+    rc = ACTL_EREDIS;
+
+    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
+        rc = actl_lookup(cf, cf->arg, digest, 1);
+        if (rc != ACTL_OK) {
+            actl_unwatch(cf);
+            goto done;
+        }
+
+        if (digest[0] == '\0') {
+            actl_unwatch(cf);
+            rc = actl_error(ACTL_ENOID, "unknown id \"%s\": its id string "
+                            "points to no record of that id", cf->arg);
+            goto done;
+        }
+
+        actl_name(cf, rname, "key:", digest);
+        actl_cmd_set(&cmds[0], "HSET", rname, "limit", cf->limit, NULL);
+        actl_cmd_set(&cmds[1], "PUBLISH", events, digest, NULL);
+
+        rc = actl_transaction(cf, cmds, 2);
+        if (rc != ACTL_AGAIN) {
+            break;
+        }
+
+        rc = ACTL_EREDIS;
+    }
+
+    if (rc == ACTL_OK) {
+        if (cf->json) {
+            printf("{\"id\":");
+            actl_json_str(cf->arg, strlen(cf->arg));
+            printf(",\"digest\":\"%s\",\"limit\":", digest);
+            actl_json_str(cf->limit, strlen(cf->limit));
+            printf("}\n");
+
+        } else {
+            printf("updated %s: limit %s\n", cf->arg, cf->limit);
         }
     }
 

@@ -101,7 +101,8 @@ class Issuer {
     /*
      * A new key and its record: {id, key, digest}.  Show key to its user
      * once; keep id.  expires: unix seconds (0 or absent: never); limit:
-     * requests per hour or "unlimited"; ips: CIDRs.
+     * requests per hour, "unlimited", or terms such as "20/s 1000/h"; ips:
+     * CIDRs.
      */
     async create({ id, owner, name, access = 'full', grants, expires, limit,
                    ips, active = true, keyPrefix } = {}) {

@@ -272,17 +272,60 @@ function checkExpires(t) {
     }
 }
 
-/* requests per hour (0..4294967280), or "unlimited" */
+const LIMIT_MAX_SECOND = 1000000;
+const UNITS = ['s', 'm', 'h', 'd'];
+const TERM = /^([0-9]{1,10})(?:\/([smhd]))?$/;
+
+function badLimit(n) {
+    return bad(`invalid limit ${JSON.stringify(n)}: a number of requests `
+               + `per hour (0..${LIMIT_MAX}), "unlimited", or terms such as `
+               + `"20/s 1000/h": N/s (N up to ${LIMIT_MAX_SECOND}), N/m, `
+               + 'N/h, N/d, at most one per unit');
+}
+
+/*
+ * The "limit" field, as the module and apikeyctl write it: requests per
+ * hour (0..4294967280), "unlimited", or terms such as "20/s 1000/h" (a
+ * string, or an array of terms): N/s (N up to 1000000), N/m, N/h, N/d, at
+ * most one per unit, a bare N per hour.  Terms are written in the order
+ * s, m, h, d; an hourly limit alone as a bare number.
+ */
 function limitText(n) {
     if (n === 'unlimited') {
         return n;
     }
-    if (typeof n === 'string' && /^[0-9]{1,10}$/.test(n)) {
-        n = Number(n);
+    if (Array.isArray(n) && n.every((t) => typeof t === 'string')) {
+        n = n.join(' ');
+    }
+    if (typeof n === 'string') {
+        const limits = new Map();
+        for (const term of n.split(' ')) {
+            if (term === '') {
+                continue;
+            }
+            const m = TERM.exec(term);
+            if (!m) {
+                throw badLimit(n);
+            }
+            const unit = m[2] || 'h';
+            const value = Number(m[1]);
+            if (limits.has(unit)
+                || value > (unit === 's' ? LIMIT_MAX_SECOND : LIMIT_MAX)) {
+                throw badLimit(n);
+            }
+            limits.set(unit, value);
+        }
+        if (limits.size === 0) {
+            throw badLimit(n);
+        }
+        if (limits.size === 1 && limits.has('h')) {
+            return String(limits.get('h'));
+        }
+        return UNITS.filter((u) => limits.has(u))
+            .map((u) => `${limits.get(u)}/${u}`).join(' ');
     }
     if (!Number.isInteger(n) || n < 0 || n > LIMIT_MAX) {
-        throw bad(`invalid limit ${JSON.stringify(n)}: a number of requests `
-                  + `per hour (0..${LIMIT_MAX}) or "unlimited"`);
+        throw badLimit(n);
     }
     return String(n);
 }
@@ -405,7 +448,7 @@ function grantsText(grants) {
 
 module.exports = {
     ALPHABET, MAX_KEY_PREFIX, MAX_PREFIX, MAX_STR, MAX_IPS, MAX_GRANTS_LEN,
-    MAX_EXPIRES, LIMIT_MAX,
+    MAX_EXPIRES, LIMIT_MAX, LIMIT_MAX_SECOND,
     blake2b, checksum, checksumValid, makeKey, newId, digest, readSecret,
     checkSecret, checkKeyPrefix, checkPrefix, checkId, checkText,
     checkAccess, checkExpires, limitText, checkCidr, ipsText, grantsText,

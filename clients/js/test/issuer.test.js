@@ -150,6 +150,28 @@ test('the record is apikeyctl\'s, byte for byte', async () => {
                        - Number(f2.get('deprecated'))) <= 5);
 });
 
+test('limits of several windows are apikeyctl\'s, and decide', async () => {
+    for (const [given, written] of [['1000/h  20/s', '20/s 1000/h'],
+                                    [['5/d', '7/m'], '7/m 5/d'],
+                                    ['0005/h', '5'], ['9', '9']]) {
+        const k = await iss.create({ limit: given });
+        const text = Array.isArray(given) ? given.join(' ') : given;
+        const p = ctl('create', '--limit', text);
+        assert.equal(p.status, 0, p.stderr);
+        const d = digest(p.stdout.trim(), secret);
+        assert.equal(await r.hGet('apikey:key:' + k.digest, 'limit'),
+                     written);
+        assert.equal(await r.hGet('apikey:key:' + d, 'limit'), written);
+    }
+    const two = await iss.create({ limit: '2/s 100/h' });
+    assert.equal(await statusBecomes(two.key, 200), 200);
+    const codes = [];
+    for (let i = 0; i < 3; i++) {
+        codes.push((await request(two.key))[0]);
+    }
+    assert.ok(codes.includes(429), JSON.stringify(codes));
+});
+
 test('grants of limited keys decide', async () => {
     const k = await iss.create({ access: 'limited', grants: ['orders:rw'] });
     const ro = await iss.create({ access: 'limited', grants: ['orders:r'] });
@@ -231,6 +253,9 @@ test('bad values are refused before anything is written', async () => {
                  { access: 'limited', grants: [':r'] },
                  { expires: 2 ** 32 }, { expires: -1 },
                  { limit: 4294967281 }, { limit: 'lots' },
+                 { limit: '5/s 6/s' }, { limit: '1000001/s' },
+                 { limit: '5/w' }, { limit: '' }, { limit: '5/s,6/h' },
+                 { limit: '10 5/h' }, { limit: 'unlimited 5/s' },
                  { ips: ['10.0.0.1/8'] }, { ips: ['010.0.0.0/8'] },
                  { ips: ['10.0.0.0/33'] }, { ips: ['::1/129'] },
                  { ips: Array(65).fill('10.0.0.0/8') }, { ips: ['foo'] }];

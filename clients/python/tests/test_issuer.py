@@ -123,6 +123,24 @@ class TestIssuer(unittest.TestCase):
         self.assertLessEqual(abs(int(f1[b"deprecated"])
                                  - int(f2[b"deprecated"])), 5)
 
+    def test_limit_windows_are_apikeyctls_and_decide(self):
+        for given, written in (("1000/h  20/s", b"20/s 1000/h"),
+                               (["5/d", "7/m"], b"7/m 5/d"),
+                               ("0005/h", b"5"), ("9", b"9")):
+            k = self.iss.create(limit=given)
+            text = given if isinstance(given, str) else " ".join(given)
+            p = ctl("create", "--limit", text)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            d = schema.digest(p.stdout.strip(), self.secret)
+            self.assertEqual(self.r.hget("apikey:key:" + k.digest, "limit"),
+                             written)
+            self.assertEqual(self.r.hget("apikey:key:" + d, "limit"),
+                             written)
+        two = self.iss.create(limit="2/s 100/h")
+        self.assertEqual(status_becomes(two.key, 200), 200)
+        codes = [request(two.key)[0] for _ in range(3)]
+        self.assertIn(429, codes)
+
     def test_limited_grants_decide(self):
         k = self.iss.create(access="limited", grants=["orders:rw"])
         r = self.iss.create(access="limited", grants=["orders:r"])
@@ -202,6 +220,9 @@ class TestIssuer(unittest.TestCase):
                dict(access="limited", grants=[":r"]),
                dict(expires=2 ** 32), dict(expires=-1),
                dict(limit=4294967281), dict(limit="lots"),
+               dict(limit="5/s 6/s"), dict(limit="1000001/s"),
+               dict(limit="5/w"), dict(limit=""), dict(limit="5/s,6/h"),
+               dict(limit="10 5/h"), dict(limit="unlimited 5/s"),
                dict(ips=["10.0.0.1/8"]), dict(ips=["010.0.0.0/8"]),
                dict(ips=["10.0.0.0/33"]), dict(ips=["::1/129"]),
                dict(ips=["10.0.0.0/8"] * 65), dict(ips=["foo"])]

@@ -85,8 +85,9 @@ class Issuer:
                grants=None, expires=None, limit=None, ips=None,
                active=True, key_prefix=None):
         """A new key and its record; returns Issued(id, key, digest).
-        expires: unix seconds (None or 0: never); limit: requests per hour
-        or "unlimited" (None: the location's default); ips: CIDRs."""
+        expires: unix seconds (None or 0: never); limit: requests per hour,
+        "unlimited", or terms such as "20/s 1000/h" (None: the location's
+        default); ips: CIDRs."""
         key_prefix = self.key_prefix if key_prefix is None else key_prefix
         schema.check_key_prefix(key_prefix)
         if id is not None:

@@ -148,18 +148,56 @@ def check_expires(t):
                          % (t, MAX_EXPIRES))
 
 
+LIMIT_MAX_SECOND = 1000000
+_UNITS = "smhd"
+_TERM = re.compile(r"([0-9]{1,10})(?:/([smhd]))?\Z")
+
+
 def limit_text(n):
-    """The "limit" field: requests per hour (0..4294967280), or
-    "unlimited"."""
+    """The "limit" field, as the module and apikeyctl write it: a number
+    of requests per hour (0..4294967280), "unlimited", or terms such as
+    "20/s 1000/h" (a string, or a list of terms): N/s (N up to 1000000),
+    N/m, N/h, N/d, at most one per unit, a bare N per hour.  Terms are
+    written in the order s, m, h, d; an hourly limit alone as a bare
+    number."""
     if n == "unlimited":
         return n
-    if isinstance(n, str) and n.isascii() and n.isdigit() and len(n) <= 10:
-        n = int(n)
+    if isinstance(n, (list, tuple)) and all(isinstance(t, str) for t in n):
+        n = " ".join(n)
+    if isinstance(n, str) and n.isascii():
+        return _terms_text(n)
     if isinstance(n, bool) or not isinstance(n, int) \
             or not 0 <= n <= LIMIT_MAX:
-        raise ValueError("invalid limit %r: a number of requests per hour "
-                         "(0..%d) or \"unlimited\"" % (n, LIMIT_MAX))
+        raise _bad_limit(n)
     return str(n)
+
+
+def _bad_limit(n):
+    return ValueError("invalid limit %r: a number of requests per hour "
+                      "(0..%d), \"unlimited\", or terms such as \"20/s "
+                      "1000/h\": N/s (N up to %d), N/m, N/h, N/d, at most "
+                      "one per unit" % (n, LIMIT_MAX, LIMIT_MAX_SECOND))
+
+
+def _terms_text(text):
+    limits = {}
+    for term in text.split(" "):
+        if term == "":
+            continue
+        m = _TERM.match(term)
+        if not m:
+            raise _bad_limit(text)
+        unit = m.group(2) or "h"
+        value = int(m.group(1))
+        if unit in limits \
+                or value > (LIMIT_MAX_SECOND if unit == "s" else LIMIT_MAX):
+            raise _bad_limit(text)
+        limits[unit] = value
+    if not limits:
+        raise _bad_limit(text)
+    if list(limits) == ["h"]:
+        return str(limits["h"])
+    return " ".join("%d/%s" % (limits[u], u) for u in _UNITS if u in limits)
 
 
 def check_cidr(c):
