@@ -47,7 +47,11 @@ our $INIT = q{
         [$::K10, id => 'k-dry-10', access => 'full', limit => '10']]);
 };
 
+# a key with a per-second window, for TEST 22
+our $S2 = ApikeyTest::make_key("DrYrUnSeCoNd00000000000000000043");
+
 sub k { "X-Secret-Key: $ApikeyTest::KEY{$_[0]}" }
+sub s2 { "X-Secret-Key: $::S2\nX-Apikey-Test-Now: $_[0]" }
 sub q { "X-Secret-Key: $::Q\nX-Apikey-Test-Now: $::T" }
 
 # the backend's answer when the key header was removed, as it must be
@@ -570,3 +574,24 @@ apikey: refusing request, dry run: forbidden (403), key "taap...
 id "k-read", client:
 --- no_error_log eval
 [$ApikeyTest::KEY{read}, "exited on signal"]
+
+
+
+=== TEST 22: a per-second window: let through and counted; the bucket stays empty
+Four requests in one millisecond with 2/s: two ok, two limited, all let
+through; an enforcing location then finds no token in that millisecond,
+and one half a second later (a request let through with no token must not
+have made the bucket wrap around to full).
+--- init
+ApikeyTest::seed(keys => [
+    [$::S2, id => 'k-dry-second', access => 'full', limit => '2/s 100/h']]);
+--- config eval: $::DRY
+--- request eval
+[("GET /api/x") x 4, "GET /enforced/x", "GET /enforced/x"]
+--- more_headers eval
+[(::s2("$::T.000")) x 5, ::s2("$::T.500")]
+--- error_code eval
+[200, 200, 200, 200, 429, 200]
+--- response_headers eval
+[(map { "X-Apikey-Status: $_\n!Retry-After" } qw(ok ok limited limited)),
+ "X-Apikey-Status: limited", "X-Apikey-Status: ok"]
