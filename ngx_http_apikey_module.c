@@ -115,6 +115,13 @@ static ngx_command_t  ngx_http_apikey_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apikey_legacy_hash"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apikey_legacy_hash,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apikey_rate_limit_scope"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_apikey_set_enum,
@@ -356,12 +363,14 @@ ngx_http_apikey_create_main_conf(ngx_conf_t *cf)
      *     amcf->enabled_anywhere = 0;
      *     amcf->max_stale_fail = 0;
      *     amcf->names = NULL;
+     *     amcf->legacy_hmac = NULL;
      */
 
     amcf->sync_interval = NGX_CONF_UNSET_MSEC;
     amcf->scope = NGX_CONF_UNSET_UINT;
     amcf->max_stale = NGX_CONF_UNSET;
     amcf->offline = NGX_CONF_UNSET_UINT;
+    amcf->legacy = NGX_CONF_UNSET_UINT;
 
     return amcf;
 }
@@ -376,6 +385,7 @@ ngx_http_apikey_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(amcf->scope, NGX_HTTP_APIKEY_SCOPE_LOCAL);
     ngx_conf_init_value(amcf->max_stale, 0);
     ngx_conf_init_uint_value(amcf->offline, NGX_HTTP_APIKEY_OFFLINE_SHARE);
+    ngx_conf_init_uint_value(amcf->legacy, 0);
 
     return NGX_CONF_OK;
 }

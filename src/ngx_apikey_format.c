@@ -155,6 +155,44 @@ ngx_apikey_key_prefix_valid(const unsigned char *p, size_t len)
 }
 
 
+/*
+ * The digest part of a record's name (what follows "<prefix>key:", what
+ * "<prefix>id:<id>" holds, what an event or a change log entry names):
+ * 64 lowercase hex digits, NGX_APIKEY_SCHEME_BLAKE2B; "sha256:" and 64
+ * lowercase hex digits, NGX_APIKEY_SCHEME_SHA256; otherwise NGX_APIKEY_BAD.
+ * The hex digits are always the last NGX_APIKEY_HEX_LEN bytes.
+ */
+
+int
+ngx_apikey_digest_name(const unsigned char *p, size_t len)
+{
+    int     scheme;
+    size_t  i;
+
+    scheme = NGX_APIKEY_SCHEME_BLAKE2B;
+
+    if (len == NGX_APIKEY_MAX_DIGEST_NAME
+        && memcmp(p, NGX_APIKEY_SHA256_TAG, NGX_APIKEY_SHA256_TAG_LEN) == 0)
+    {
+        scheme = NGX_APIKEY_SCHEME_SHA256;
+        p += NGX_APIKEY_SHA256_TAG_LEN;
+        len -= NGX_APIKEY_SHA256_TAG_LEN;
+    }
+
+    if (len != NGX_APIKEY_HEX_LEN) {
+        return NGX_APIKEY_BAD;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
+            return NGX_APIKEY_BAD;
+        }
+    }
+
+    return scheme;
+}
+
+
 /* 1: "id": 1..255 bytes without control characters */
 
 int

@@ -13,6 +13,12 @@
  * nginx, allocates memory or keeps state; every function takes a pointer
  * and a length.
  *
+ * A record's name holds its digest: "<prefix>key:<hex>" for the digest
+ * of the module (BLAKE2b-256), "<prefix>key:sha256:<hex>" for a key
+ * imported from another issuer, known by its SHA-256 (or HMAC-SHA-256)
+ * digest only: the digest scheme is part of the name, so that the two
+ * kinds never meet.
+ *
  * The checksum: a key ends in the CRC-32 (IEEE, zlib's crc32) of
  * everything before it, written in base62 ("0-9A-Za-z"), most significant
  * digit first, padded with '0' to six characters.
@@ -69,6 +75,15 @@
 #define NGX_APIKEY_GRANT_READ      0x01
 #define NGX_APIKEY_GRANT_WRITE     0x02
 
+/* digest schemes, and how a record's name says which */
+#define NGX_APIKEY_SCHEME_BLAKE2B  0
+#define NGX_APIKEY_SCHEME_SHA256   1
+#define NGX_APIKEY_HEX_LEN         64
+#define NGX_APIKEY_SHA256_TAG      "sha256:"
+#define NGX_APIKEY_SHA256_TAG_LEN  (sizeof(NGX_APIKEY_SHA256_TAG) - 1)
+#define NGX_APIKEY_MAX_DIGEST_NAME (NGX_APIKEY_SHA256_TAG_LEN             \
+                                    + NGX_APIKEY_HEX_LEN)
+
 /* the results of the parsers */
 #define NGX_APIKEY_OK              0
 #define NGX_APIKEY_BAD             (-1)
@@ -96,6 +111,8 @@ int ngx_apikey_checksum_valid(const unsigned char *key, size_t len);
 
 int ngx_apikey_key_syntax(const unsigned char *key, size_t len);
 int ngx_apikey_key_prefix_valid(const unsigned char *p, size_t len);
+
+int ngx_apikey_digest_name(const unsigned char *p, size_t len);
 
 int ngx_apikey_id_valid(const unsigned char *p, size_t len);
 int ngx_apikey_text_valid(const unsigned char *p, size_t len);

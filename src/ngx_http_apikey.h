@@ -30,6 +30,10 @@
 #define NGX_HTTP_APIKEY_HEX_LEN         64
 #define NGX_HTTP_APIKEY_MAX_KEY_LEN     NGX_APIKEY_MAX_KEY_LEN
 
+/* record->scheme: which digest names the record, see *_legacy.c */
+#define NGX_HTTP_APIKEY_SCHEME_BLAKE2B  NGX_APIKEY_SCHEME_BLAKE2B
+#define NGX_HTTP_APIKEY_SCHEME_SHA256   NGX_APIKEY_SCHEME_SHA256
+
 #define NGX_HTTP_APIKEY_HEADER_BEARER   0x01
 #define NGX_HTTP_APIKEY_HEADER_XSECRET  0x02
 
@@ -138,6 +142,9 @@ typedef enum {
  * being [perm byte][name length byte][name], then a 4-byte limit (host
  * order, unaligned) for each bit of windows: the "limit" terms per second,
  * minute and day, in that order (the hourly one is limit).
+ *
+ * A record is known by its digest and its scheme together: a record of
+ * "key:sha256:<hex>" is never found by a BLAKE2b digest equal to <hex>.
  */
 
 typedef struct {
@@ -154,6 +161,7 @@ typedef struct {
     uint16_t                    grants_len;
     uint8_t                     windows;    /* 1 << NGX_HTTP_APIKEY_SECOND,
                                                _MINUTE, _DAY */
+    uint8_t                     scheme;     /* NGX_HTTP_APIKEY_SCHEME_* */
     u_char                      data[1];
 } ngx_http_apikey_record_t;
 
@@ -428,6 +436,8 @@ typedef struct {
     ngx_uint_t                  offline;    /* apikey_rate_limit_offline */
     ngx_uint_t                  satisfy_any;    /* with the module on */
     ngx_http_apikey_names_t    *names;      /* NULL: no header:<name> */
+    ngx_uint_t                  legacy;     /* apikey_legacy_hash sha256 */
+    void                       *legacy_hmac;    /* see *_legacy.c */
 } ngx_http_apikey_main_conf_t;
 
 
@@ -537,13 +547,13 @@ ngx_int_t ngx_http_apikey_guard_log(ngx_conf_t *cf, ngx_log_t *log,
 /* ngx_http_apikey_store.c */
 ngx_int_t ngx_http_apikey_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_http_apikey_node_t *ngx_http_apikey_lookup_locked(
-    ngx_http_apikey_zone_t *zone, u_char *digest);
+    ngx_http_apikey_zone_t *zone, u_char *digest, ngx_uint_t scheme);
 ngx_int_t ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
     ngx_http_apikey_record_t *rec, size_t size, ngx_uint_t staged);
 ngx_int_t ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone,
-    u_char *digest, ngx_uint_t staged_only);
+    u_char *digest, ngx_uint_t scheme, ngx_uint_t staged_only);
 ngx_int_t ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone,
-    u_char *digest);
+    u_char *digest, ngx_uint_t scheme);
 uint32_t ngx_http_apikey_new_generation_locked(ngx_http_apikey_zone_t *zone);
 ngx_uint_t ngx_http_apikey_stale_locked(ngx_http_apikey_zone_t *zone);
 ngx_int_t ngx_http_apikey_sweep_locked(ngx_http_apikey_zone_t *zone,
@@ -652,6 +662,14 @@ ngx_int_t ngx_http_apikey_read_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *name, size_t max, ngx_str_t *secret);
 ngx_int_t ngx_http_apikey_password_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *file, ngx_str_t *password);
+
+/* ngx_http_apikey_legacy.c */
+char *ngx_http_apikey_legacy_hash(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_apikey_legacy_digest(ngx_http_apikey_main_conf_t *amcf,
+    u_char *key, size_t len, u_char *digest);
+ngx_int_t ngx_http_apikey_digest_name(u_char *name, size_t len,
+    ngx_uint_t *scheme, u_char *digest);
 
 /* ngx_http_apikey_health.c */
 #define NGX_HTTP_APIKEY_HEALTH_STATUS_SIZE  2048

@@ -519,13 +519,16 @@ ngx_http_apikey_sync_log_handler(redisAsyncContext *ac, void *r,
 }
 
 
-/* one entry of the change log: "d <digest>", or "d *" for everything */
+/*
+ * one entry of the change log: "d <digest>" ("d sha256:<digest>" for an
+ * imported key), or "d *" for everything
+ */
 
 static void
 ngx_http_apikey_sync_entry(ngx_http_apikey_sync_t *s, redisReply *entry)
 {
     size_t       len;
-    ngx_uint_t   i;
+    ngx_uint_t   i, scheme;
     redisReply  *fields, *d;
     u_char       id[NGX_HTTP_APIKEY_STREAM_ID_LEN];
     u_char       digest[NGX_HTTP_APIKEY_DIGEST_LEN];
@@ -567,7 +570,8 @@ ngx_http_apikey_sync_entry(ngx_http_apikey_sync_t *s, redisReply *entry)
     }
 
     if (d == NULL
-        || ngx_http_apikey_hex_to_digest((u_char *) d->str, d->len, digest)
+        || ngx_http_apikey_digest_name((u_char *) d->str, d->len, &scheme,
+                                       digest)
            != NGX_OK)
     {
         /* what was written is not shown: it might be a key */
@@ -583,7 +587,9 @@ ngx_http_apikey_sync_entry(ngx_http_apikey_sync_t *s, redisReply *entry)
                    len, id, (size_t) d->len, d->str);
 
     if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                     (u_char *) d->str, id, len)
+                                     scheme, (u_char *) d->str + d->len
+                                             - NGX_HTTP_APIKEY_HEX_LEN,
+                                     id, len)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");

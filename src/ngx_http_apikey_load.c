@@ -33,8 +33,8 @@
 
 
 static ngx_int_t ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s,
-    u_char *digest, redisReply *reply, ngx_http_apikey_record_t *rec,
-    size_t *size);
+    u_char *digest, ngx_uint_t scheme, redisReply *reply,
+    ngx_http_apikey_record_t *rec, size_t *size);
 static ngx_int_t ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_load(ngx_http_apikey_sync_t *s);
 static void ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s);
@@ -142,7 +142,7 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
 {
     u_char       digest[NGX_HTTP_APIKEY_DIGEST_LEN];
     size_t       len;
-    ngx_uint_t   i;
+    ngx_uint_t   i, scheme;
     redisReply  *cursor, *keys, *key;
 
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -170,18 +170,18 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
                    "apikey: SCAN #%ui: %uz names, cursor %*s",
                    s->scans, keys->elements, cursor->len, cursor->str);
 
-    len = s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN;
+    /* "<prefix>key:<hex>", and "<prefix>key:sha256:<hex>" (imported) */
+
+    len = s->key_prefix.len;
 
     for (i = 0; i < keys->elements; i++) {
         key = keys->element[i];
 
         if (key->type != REDIS_REPLY_STRING
-            || key->len != len
-            || ngx_memcmp(key->str, s->key_prefix.data, s->key_prefix.len)
-               != 0
-            || ngx_http_apikey_hex_to_digest((u_char *) key->str
-                                             + s->key_prefix.len,
-                                             NGX_HTTP_APIKEY_HEX_LEN, digest)
+            || key->len < len + NGX_HTTP_APIKEY_HEX_LEN
+            || ngx_memcmp(key->str, s->key_prefix.data, len) != 0
+            || ngx_http_apikey_digest_name((u_char *) key->str + len,
+                                           key->len - len, &scheme, digest)
                != NGX_OK)
         {
             /* the name is not shown: a careless writer might use keys */
@@ -200,8 +200,10 @@ ngx_http_apikey_sync_scan_reply(ngx_http_apikey_sync_t *s, redisReply *reply)
         }
 
         if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_LOAD, digest,
-                                         (u_char *) key->str
-                                         + s->key_prefix.len, NULL, 0)
+                                         scheme, (u_char *) key->str
+                                                 + key->len
+                                                 - NGX_HTTP_APIKEY_HEX_LEN,
+                                         NULL, 0)
             != NGX_OK)
         {
             ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -278,7 +280,7 @@ ngx_http_apikey_sync_load_reply(ngx_http_apikey_sync_t *s,
     if (!s->full) {
         p = s->batch + s->batch_used;
 
-        rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply,
+        rc = ngx_http_apikey_sync_parse(s, cmd->digest, cmd->scheme, reply,
                                         (ngx_http_apikey_record_t *)
                                             (p + sizeof(size_t)),
                                         &size);
@@ -341,7 +343,8 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
         return;
     }
 
-    rc = ngx_http_apikey_sync_parse(s, cmd->digest, reply, s->rec, &size);
+    rc = ngx_http_apikey_sync_parse(s, cmd->digest, cmd->scheme, reply,
+                                    s->rec, &size);
 
     put = NGX_DECLINED;
 
@@ -352,11 +355,13 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
         if (put == NGX_ERROR) {
             /* the old record must not outlive a revocation */
-            (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
+            (void) ngx_http_apikey_delete_locked(zone, cmd->digest,
+                                                 cmd->scheme, 0);
         }
 
     } else {
-        (void) ngx_http_apikey_delete_locked(zone, cmd->digest, 0);
+        (void) ngx_http_apikey_delete_locked(zone, cmd->digest, cmd->scheme,
+                                             0);
     }
 
     if (cmd->id_len) {
@@ -381,8 +386,9 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 
     (void) ngx_atomic_fetch_add(&zone->sh->events_applied, 1);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "apikey: event for %*xs applied",
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "apikey: event for %s%*xs applied",
+                   cmd->scheme ? NGX_APIKEY_SHA256_TAG : "",
                    (size_t) NGX_HTTP_APIKEY_DIGEST_LEN, cmd->digest);
 }
 
@@ -390,13 +396,16 @@ ngx_http_apikey_sync_event_reply(ngx_http_apikey_sync_t *s,
 /*
  * An HGETALL reply as the record parser wants it: NGX_OK with rec (room
  * for s->rec_max bytes) and *size filled, NGX_DECLINED when there is no
- * such key, NGX_ERROR when the hash is broken (logged).
+ * such key, NGX_ERROR when the hash is broken (logged).  The record keeps
+ * the digest scheme its name said.
  */
 
 static ngx_int_t
 ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
-    redisReply *reply, ngx_http_apikey_record_t *rec, size_t *size)
+    ngx_uint_t scheme, redisReply *reply, ngx_http_apikey_record_t *rec,
+    size_t *size)
 {
+    ngx_int_t    rc;
     ngx_uint_t   i;
     redisReply  *e;
 
@@ -414,16 +423,19 @@ ngx_http_apikey_sync_parse(ngx_http_apikey_sync_t *s, u_char *digest,
             s->fields[i].data = (u_char *) e->str;
         }
 
-        return ngx_http_apikey_parse_record(s->log, digest, s->fields,
-                                            reply->elements, rec, size);
+        rc = ngx_http_apikey_parse_record(s->log, digest, s->fields,
+                                          reply->elements, rec, size);
+
+        rec->scheme = (uint8_t) scheme;
+
+        return rc;
     }
 
 broken:
 
     ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                  "apikey: redis key \"%*s\" is not a valid key hash%s%*s",
-                  s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN,
-                  ngx_http_apikey_sync_key_name(s, digest),
+                  "apikey: redis key \"%V\" is not a valid key hash%s%*s",
+                  ngx_http_apikey_sync_key_name(s, digest, scheme),
                   reply->type == REDIS_REPLY_ERROR ? ": " : "",
                   reply->type == REDIS_REPLY_ERROR
                   ? ngx_min(reply->len, 80) : 0,
@@ -496,12 +508,14 @@ ngx_http_apikey_sync_flush(ngx_http_apikey_sync_t *s)
                 d = ngx_http_apikey_sync_stage(s);
                 if (d == NULL) {
                     /* keep it from being promoted half-way: treat as full */
-                    (void) ngx_http_apikey_delete_locked(zone, rec->digest, 1);
+                    (void) ngx_http_apikey_delete_locked(zone, rec->digest,
+                                                         rec->scheme, 1);
                     s->full = 1;
                     break;
                 }
 
                 ngx_memcpy(d, rec->digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+                d[NGX_HTTP_APIKEY_DIGEST_LEN] = rec->scheme;
             }
         }
     }
@@ -629,6 +643,7 @@ ngx_http_apikey_sync_finish_handler(ngx_event_t *ev)
 static void
 ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
 {
+    u_char                   *d;
     ngx_uint_t                n;
     ngx_http_apikey_zone_t   *zone;
     ngx_http_apikey_shctx_t  *sh;
@@ -648,8 +663,9 @@ ngx_http_apikey_sync_finish_step(ngx_http_apikey_sync_t *s)
         n = ngx_min(s->nstaged - s->promoted, NGX_HTTP_APIKEY_SYNC_PROMOTE);
 
         while (n--) {
-            (void) ngx_http_apikey_promote_locked(zone,
-                                ngx_http_apikey_sync_staged(s, s->promoted));
+            d = ngx_http_apikey_sync_staged(s, s->promoted);
+            (void) ngx_http_apikey_promote_locked(zone, d,
+                                            d[NGX_HTTP_APIKEY_DIGEST_LEN]);
             s->promoted++;
         }
 
@@ -897,6 +913,7 @@ ngx_http_apikey_sync_abort_load(ngx_http_apikey_sync_t *s,
 static void
 ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
 {
+    u_char                  *d;
     ngx_uint_t               i, n;
     ngx_http_apikey_zone_t  *zone;
 
@@ -910,9 +927,10 @@ ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         while (n--) {
-            (void) ngx_http_apikey_delete_locked(zone,
-                                          ngx_http_apikey_sync_staged(s, i),
-                                          1);
+            d = ngx_http_apikey_sync_staged(s, i);
+            (void) ngx_http_apikey_delete_locked(zone, d,
+                                             d[NGX_HTTP_APIKEY_DIGEST_LEN],
+                                             1);
             i++;
         }
 
@@ -923,7 +941,7 @@ ngx_http_apikey_sync_discard(ngx_http_apikey_sync_t *s)
 }
 
 
-/* room for one more staged digest; NULL: out of memory */
+/* room for one more staged digest and its scheme; NULL: out of memory */
 
 static u_char *
 ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s)
@@ -937,7 +955,7 @@ ngx_http_apikey_sync_stage(ngx_http_apikey_sync_t *s)
         }
 
         *block = ngx_palloc(s->pool, NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK
-                                     * NGX_HTTP_APIKEY_DIGEST_LEN);
+                                     * NGX_HTTP_APIKEY_SYNC_STAGED_LEN);
         if (*block == NULL) {
             s->staged.nelts--;
             return NULL;
@@ -957,5 +975,5 @@ ngx_http_apikey_sync_staged(ngx_http_apikey_sync_t *s, ngx_uint_t i)
 
     return blocks[i / NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK]
            + (i % NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK)
-             * NGX_HTTP_APIKEY_DIGEST_LEN;
+             * NGX_HTTP_APIKEY_SYNC_STAGED_LEN;
 }

@@ -475,7 +475,29 @@ ngx_http_apikey_decide(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_apikey_lookup_locked(zone, digest);
+    node = ngx_http_apikey_lookup_locked(zone, digest,
+                                         NGX_HTTP_APIKEY_SCHEME_BLAKE2B);
+
+    if (node == NULL && amcf->legacy) {
+
+        /*
+         * apikey_legacy_hash: only a key the module's own digest does not
+         * know costs a second digest, computed without the lock
+         */
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (ngx_http_apikey_legacy_digest(amcf, key.data, key.len, digest)
+            != NGX_OK)
+        {
+            return NGX_HTTP_APIKEY_NDECISIONS;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        node = ngx_http_apikey_lookup_locked(zone, digest,
+                                             NGX_HTTP_APIKEY_SCHEME_SHA256);
+    }
 
     if (node == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -15,17 +15,17 @@
  * zone), so that no request waits for Redis; the syncing worker then reads
  * the change log from the position stored in it.
  *
- * Format: "APIKEYSNAP4\n" (3: the record image had "deprecated"; 4: and
- * the windows of its limit; a file of another version is not used, and
- * the mirror is loaded from Redis); the epoch's digest (32 bytes, zero:
- * none); a byte with the length of the change log position, and the
- * position (the position at the start of the write: entries after it are
- * read again, which applies them again, harmlessly); per key a 4-byte
- * length and the record image; a zero length; the BLAKE2b-256 of
- * everything before it,
- * keyed with the apikey_hash_secret when one is set, so that a file
- * written by anyone without the secret is refused.  A file that fails any
- * check is not used, whole.
+ * Format: "APIKEYSNAP5\n" (3: the record image had "deprecated"; 4: and
+ * the windows of its limit; 5: and the scheme of its digest, for keys
+ * imported by their SHA-256 digest; a file of another version is not
+ * used, and the mirror is loaded from Redis); the epoch's digest (32
+ * bytes, zero: none); a byte with the length of the change log position,
+ * and the position (the position at the start of the write: entries after
+ * it are read again, which applies them again, harmlessly); per key a
+ * 4-byte length and the record image; a zero length; the BLAKE2b-256 of
+ * everything before it, keyed with the apikey_hash_secret when one is
+ * set, so that a file written by anyone without the secret is refused.  A
+ * file that fails any check is not used, whole.
  */
 
 
@@ -34,7 +34,7 @@
 #include <sodium.h>
 
 
-#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP4\n"
+#define NGX_HTTP_APIKEY_SNAPSHOT_MAGIC   "APIKEYSNAP5\n"
 #define NGX_HTTP_APIKEY_SNAPSHOT_SLICE   4096       /* buckets per step */
 #define NGX_HTTP_APIKEY_SNAPSHOT_BUFFER  (256 * 1024)
 
@@ -738,6 +738,7 @@ ngx_http_apikey_snapshot_valid(ngx_http_apikey_record_t *rec, size_t size)
         || hdr.access < NGX_HTTP_APIKEY_ACCESS_FULL
         || hdr.access > NGX_HTTP_APIKEY_ACCESS_LIMITED
         || hdr.active > 1
+        || hdr.scheme > NGX_HTTP_APIKEY_SCHEME_SHA256
         || hdr.nips > NGX_HTTP_APIKEY_MAX_IPS
         || hdr.grants_len > NGX_HTTP_APIKEY_MAX_GRANTS_LEN
         || (hdr.windows & (1 << NGX_HTTP_APIKEY_HOUR))

@@ -23,6 +23,11 @@
  * and go through every node with ngx_http_apikey_walk_locked() (usage
  * write-back, the snapshot), a slice of buckets at a time.
  *
+ * A node is known by its digest and its digest scheme together (a key
+ * imported under "key:sha256:<hex>" beside the module's own): both are
+ * compared wherever a node is looked for, so that the two kinds never
+ * find each other.  Both kinds share the buckets.
+ *
  * Every function named *_locked expects the zone's slab mutex held.
  */
 
@@ -165,10 +170,11 @@ ngx_http_apikey_bucket(ngx_http_apikey_zone_t *zone, u_char *digest)
 }
 
 
-/* the live (visible) node of a digest, or NULL */
+/* the live (visible) node of a digest of that scheme, or NULL */
 
 ngx_http_apikey_node_t *
-ngx_http_apikey_lookup_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
+ngx_http_apikey_lookup_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
+    ngx_uint_t scheme)
 {
     ngx_http_apikey_node_t  *node;
 
@@ -176,6 +182,7 @@ ngx_http_apikey_lookup_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
          node = node->next)
     {
         if (!(node->flags & NGX_HTTP_APIKEY_NODE_STAGED)
+            && node->record.scheme == scheme
             && crypto_verify_32(node->record.digest, digest) == 0)
         {
             return node;
@@ -216,8 +223,9 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
     {
         node = *link;
 
-        if (ngx_memcmp(node->record.digest, rec->digest,
-                       NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+        if (node->record.scheme != rec->scheme
+            || ngx_memcmp(node->record.digest, rec->digest,
+                          NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
         {
             continue;
         }
@@ -317,7 +325,8 @@ ngx_http_apikey_put_locked(ngx_http_apikey_zone_t *zone,
 /* a staged node becomes the live one, keeping the old one's counters */
 
 ngx_int_t
-ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
+ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
+    ngx_uint_t scheme)
 {
     ngx_http_apikey_node_t   *node, *live, *staged, **link, **live_link;
 
@@ -330,8 +339,9 @@ ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
     {
         node = *link;
 
-        if (ngx_memcmp(node->record.digest, digest,
-                       NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
+        if (node->record.scheme != scheme
+            || ngx_memcmp(node->record.digest, digest,
+                          NGX_HTTP_APIKEY_DIGEST_LEN) != 0)
         {
             continue;
         }
@@ -377,7 +387,7 @@ ngx_http_apikey_promote_locked(ngx_http_apikey_zone_t *zone, u_char *digest)
 
 ngx_int_t
 ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
-    ngx_uint_t staged_only)
+    ngx_uint_t scheme, ngx_uint_t staged_only)
 {
     ngx_uint_t                deleted;
     ngx_http_apikey_node_t  **link;
@@ -386,8 +396,9 @@ ngx_http_apikey_delete_locked(ngx_http_apikey_zone_t *zone, u_char *digest,
     link = ngx_http_apikey_bucket(zone, digest);
 
     while (*link) {
-        if (ngx_memcmp((*link)->record.digest, digest,
-                       NGX_HTTP_APIKEY_DIGEST_LEN) == 0
+        if ((*link)->record.scheme == scheme
+            && ngx_memcmp((*link)->record.digest, digest,
+                          NGX_HTTP_APIKEY_DIGEST_LEN) == 0
             && (!staged_only
                 || ((*link)->flags & NGX_HTTP_APIKEY_NODE_STAGED)))
         {

@@ -107,32 +107,40 @@ ngx_http_apikey_sync_init_process(ngx_cycle_t *cycle,
     /*
      * "HGETALL <prefix>key:<digest>" in RESP, sent for every key of a load
      * with only the digest's 64 characters changed; the name in it is
-     * key_name, also used to name a key in logs
+     * key_name, also used to name a key in logs.  One of each per digest
+     * scheme: "<prefix>key:sha256:<digest>" for imported keys.
      */
 
-    s->key_prefix.len = prefix->len + sizeof("key:") - 1;
-    len = s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN;
+    for (i = 0; i < 2; i++) {
+        len = prefix->len + sizeof("key:") - 1 + NGX_HTTP_APIKEY_HEX_LEN
+              + (i ? NGX_APIKEY_SHA256_TAG_LEN : 0);
 
-    s->hgetall.data = ngx_pnalloc(pool, sizeof("*2" CRLF "$7" CRLF "HGETALL"
-                                               CRLF "$" CRLF CRLF) - 1
-                                        + NGX_SIZE_T_LEN + len);
-    if (s->hgetall.data == NULL) {
-        goto failed;
+        s->hgetall[i].data = ngx_pnalloc(pool, sizeof("*2" CRLF "$7" CRLF
+                                                      "HGETALL" CRLF "$"
+                                                      CRLF CRLF) - 1
+                                               + NGX_SIZE_T_LEN + len);
+        if (s->hgetall[i].data == NULL) {
+            goto failed;
+        }
+
+        p = ngx_sprintf(s->hgetall[i].data, "*2" CRLF "$7" CRLF "HGETALL"
+                        CRLF "$%uz" CRLF, len);
+
+        s->key_name[i].data = p;
+        s->key_name[i].len = len;
+
+        p = ngx_sprintf(p, "%Vkey:%s", prefix,
+                        i ? NGX_APIKEY_SHA256_TAG : "");
+        ngx_memset(p, '0', NGX_HTTP_APIKEY_HEX_LEN);
+        p += NGX_HTTP_APIKEY_HEX_LEN;
+        *p++ = CR;
+        *p++ = LF;
+
+        s->hgetall[i].len = p - s->hgetall[i].data;
     }
 
-    p = ngx_sprintf(s->hgetall.data, "*2" CRLF "$7" CRLF "HGETALL" CRLF
-                    "$%uz" CRLF, len);
-
-    s->key_name = p;
-    s->key_prefix.data = p;
-
-    p = ngx_sprintf(p, "%Vkey:", prefix);
-    ngx_memset(p, '0', NGX_HTTP_APIKEY_HEX_LEN);
-    p += NGX_HTTP_APIKEY_HEX_LEN;
-    *p++ = CR;
-    *p++ = LF;
-
-    s->hgetall.len = p - s->hgetall.data;
+    s->key_prefix.data = s->key_name[0].data;
+    s->key_prefix.len = prefix->len + sizeof("key:") - 1;
 
     /* the SCAN pattern: the prefix with its glob characters escaped */
 
@@ -576,13 +584,14 @@ ngx_http_apikey_sync_closed(ngx_http_apikey_redis_t *rc)
             || cmd->kind == NGX_HTTP_APIKEY_CMD_EVENT)
         {
             ngx_memcpy(s->oversized, cmd->digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+            s->oversized_scheme = cmd->scheme;
             s->has_oversized = 1;
 
             ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                          "apikey: redis key \"%*s\" is over the reply "
+                          "apikey: redis key \"%V\" is over the reply "
                           "bound of %uz bytes, its record is refused",
-                          s->key_prefix.len + NGX_HTTP_APIKEY_HEX_LEN,
-                          ngx_http_apikey_sync_key_name(s, cmd->digest),
+                          ngx_http_apikey_sync_key_name(s, cmd->digest,
+                                                        cmd->scheme),
                           rc->max_reply);
         }
     }
@@ -765,7 +774,8 @@ ngx_http_apikey_sync_sub_handler(redisAsyncContext *ac, void *r,
 static void
 ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
 {
-    u_char  digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+    ngx_uint_t  scheme;
+    u_char      digest[NGX_HTTP_APIKEY_DIGEST_LEN];
 
     if (payload->type != REDIS_REPLY_STRING) {
         goto invalid;
@@ -797,8 +807,8 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
         return;
     }
 
-    if (ngx_http_apikey_hex_to_digest((u_char *) payload->str, payload->len,
-                                      digest)
+    if (ngx_http_apikey_digest_name((u_char *) payload->str, payload->len,
+                                    &scheme, digest)
         != NGX_OK)
     {
         goto invalid;
@@ -808,7 +818,10 @@ ngx_http_apikey_sync_event(ngx_http_apikey_sync_t *s, redisReply *payload)
                    "apikey: event: %*s", payload->len, payload->str);
 
     if (ngx_http_apikey_sync_hgetall(s, NGX_HTTP_APIKEY_CMD_EVENT, digest,
-                                     (u_char *) payload->str, NULL, 0)
+                                     scheme, (u_char *) payload->str
+                                             + payload->len
+                                             - NGX_HTTP_APIKEY_HEX_LEN,
+                                     NULL, 0)
         == NGX_ERROR)
     {
         ngx_http_apikey_sync_failed(s, &s->cmd, "HGETALL not sent");
@@ -861,13 +874,14 @@ ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
 
 /*
  * HGETALL of a key, as ngx_http_apikey_sync_send() would send it, from
- * the prepared command with the key's 64 hex digits put in: a load sends
- * one per key, so it is not formatted anew each time.
+ * the prepared command of its digest scheme with the key's 64 hex digits
+ * put in: a load sends one per key, so it is not formatted anew each time.
  */
 
 ngx_int_t
 ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
-    u_char *digest, u_char *hex, u_char *id, size_t id_len)
+    u_char *digest, ngx_uint_t scheme, u_char *hex, u_char *id,
+    size_t id_len)
 {
     ngx_int_t                    rv;
     ngx_http_apikey_sync_cmd_t  *cmd;
@@ -878,10 +892,12 @@ ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
     }
 
     ngx_memcpy(cmd->digest, digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    cmd->scheme = scheme;
     ngx_memcpy(cmd->id, id, id_len);
     cmd->id_len = id_len;
 
     if (s->has_oversized
+        && s->oversized_scheme == scheme
         && ngx_memcmp(s->oversized, digest, NGX_HTTP_APIKEY_DIGEST_LEN) == 0)
     {
         /* a PING in its place: its reply is a broken record, in order */
@@ -897,11 +913,13 @@ ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s, ngx_uint_t kind,
 
         return rv;
     }
-    ngx_memcpy(s->key_name + s->key_prefix.len, hex, NGX_HTTP_APIKEY_HEX_LEN);
+    ngx_memcpy(s->key_name[scheme].data + s->key_name[scheme].len
+               - NGX_HTTP_APIKEY_HEX_LEN, hex, NGX_HTTP_APIKEY_HEX_LEN);
 
     rv = ngx_http_apikey_redis_formatted(&s->cmd,
                                          ngx_http_apikey_sync_cmd_handler, s,
-                                         s->hgetall.data, s->hgetall.len);
+                                         s->hgetall[scheme].data,
+                                         s->hgetall[scheme].len);
 
     if (rv != NGX_OK) {
         s->pending.nelts--;
@@ -1047,11 +1065,13 @@ ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s)
 }
 
 
-u_char *
-ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s, u_char *digest)
+ngx_str_t *
+ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s, u_char *digest,
+    ngx_uint_t scheme)
 {
-    (void) ngx_hex_dump(s->key_name + s->key_prefix.len, digest,
-                        NGX_HTTP_APIKEY_DIGEST_LEN);
+    (void) ngx_hex_dump(s->key_name[scheme].data + s->key_name[scheme].len
+                        - NGX_HTTP_APIKEY_HEX_LEN,
+                        digest, NGX_HTTP_APIKEY_DIGEST_LEN);
 
-    return s->key_name;
+    return &s->key_name[scheme];
 }

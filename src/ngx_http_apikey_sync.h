@@ -59,6 +59,7 @@
  * that doubled would copy megabytes at once in the middle of a load
  */
 #define NGX_HTTP_APIKEY_SYNC_STAGED_BLOCK     2048
+#define NGX_HTTP_APIKEY_SYNC_STAGED_LEN       (NGX_HTTP_APIKEY_DIGEST_LEN + 1)
 
 /*
  * staged digests promoted, and buckets swept, per step of the end of a
@@ -112,6 +113,7 @@ typedef struct {
     ngx_uint_t                    kind;
     ngx_uint_t                    load;
     u_char                        digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+    ngx_uint_t                    scheme;       /* of the digest */
     u_char                        id[NGX_HTTP_APIKEY_STREAM_ID_LEN];
     size_t                        id_len;       /* of the stream entry */
 } ngx_http_apikey_sync_cmd_t;
@@ -154,16 +156,21 @@ typedef struct {
 
     /* the key whose record was over the reply bound, refused once */
     u_char                        oversized[NGX_HTTP_APIKEY_DIGEST_LEN];
+    ngx_uint_t                    oversized_scheme;
     ngx_str_t                     match;        /* <prefix>key:*, escaped */
     ngx_str_t                     key_prefix;   /* <prefix>key: */
-    u_char                       *key_name;     /* key_prefix, 64 hex */
-    ngx_str_t                     hgetall;      /* HGETALL key_name, RESP */
+
+    /* per digest scheme: <prefix>key:[sha256:]<64 hex>, and its HGETALL */
+    ngx_str_t                     key_name[2];
+    ngx_str_t                     hgetall[2];   /* HGETALL key_name, RESP */
 
     ngx_array_t                   pending;      /* ngx_http_apikey_sync_cmd_t */
     ngx_uint_t                    pending_head;
 
     ngx_array_t                   staged;       /* of u_char *: blocks of
-                                                   staged digests, kept */
+                                                   staged digests, each
+                                                   with its scheme byte
+                                                   after it, kept */
     ngx_uint_t                    nstaged;      /* digests in them */
     ngx_str_t                    *fields;
     ngx_http_apikey_record_t     *rec;
@@ -223,10 +230,11 @@ void ngx_http_apikey_sync_failed(ngx_http_apikey_sync_t *s,
 ngx_int_t ngx_http_apikey_sync_send(ngx_http_apikey_sync_t *s,
     ngx_uint_t kind, const char *format, ...);
 ngx_int_t ngx_http_apikey_sync_hgetall(ngx_http_apikey_sync_t *s,
-    ngx_uint_t kind, u_char *digest, u_char *hex, u_char *id, size_t id_len);
+    ngx_uint_t kind, u_char *digest, ngx_uint_t scheme, u_char *hex,
+    u_char *id, size_t id_len);
 ngx_uint_t ngx_http_apikey_sync_owned(ngx_http_apikey_sync_t *s);
-u_char *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
-    u_char *digest);
+ngx_str_t *ngx_http_apikey_sync_key_name(ngx_http_apikey_sync_t *s,
+    u_char *digest, ngx_uint_t scheme);
 
 /* ngx_http_apikey_changes.c */
 void ngx_http_apikey_sync_begin(ngx_http_apikey_sync_t *s);

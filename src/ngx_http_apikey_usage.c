@@ -23,7 +23,8 @@
  * leases (see ngx_http_apikey_quota.c): it is the one place where the
  * instances' counts and leases meet, atomically.
  *
- * Keys to flush are found through a ring of digests in the zone, filled
+ * Keys to flush are found through a ring of digests (each followed by its
+ * digest scheme's byte) in the zone, filled
  * when a key's pending count leaves zero, so a flush costs the keys used
  * since the last one, not a walk of the whole table.  The ring is this
  * file's alone.
@@ -43,6 +44,9 @@
 #define NGX_HTTP_APIKEY_ASK_POLL       2       /* ms, the owner, cluster */
 #define NGX_HTTP_APIKEY_LEASE_TTL_MS   "10000"
 #define NGX_HTTP_APIKEY_LEASE_IDLE     2000    /* ms, then it goes back */
+
+/* a ring entry: the digest, then its scheme */
+#define NGX_HTTP_APIKEY_RING_ENTRY     (NGX_HTTP_APIKEY_DIGEST_LEN + 1)
 
 
 /*
@@ -103,6 +107,7 @@ static const char  ngx_http_apikey_usage_script[] =
 
 typedef struct {
     u_char                      digest[NGX_HTTP_APIKEY_DIGEST_LEN];
+    ngx_uint_t                  scheme;
     uint32_t                    window;
     uint32_t                    count;      /* running, for the hour */
     uint32_t                    lease;
@@ -238,7 +243,7 @@ ngx_http_apikey_usage_init_zone(ngx_http_apikey_zone_t *zone, size_t size)
     ring->size = ngx_max(256, ngx_min(65536, size / 2048));
 
     ring->digests = ngx_slab_alloc(zone->shpool,
-                                   ring->size * NGX_HTTP_APIKEY_DIGEST_LEN);
+                                   ring->size * NGX_HTTP_APIKEY_RING_ENTRY);
     if (ring->digests == NULL) {
         return NGX_ERROR;
     }
@@ -267,8 +272,10 @@ ngx_http_apikey_mark_dirty_locked(ngx_http_apikey_zone_t *zone,
 
     i = (ring->start + ring->n) % ring->size;
 
-    ngx_memcpy(ring->digests + i * NGX_HTTP_APIKEY_DIGEST_LEN,
+    ngx_memcpy(ring->digests + i * NGX_HTTP_APIKEY_RING_ENTRY,
                node->record.digest, NGX_HTTP_APIKEY_DIGEST_LEN);
+    ring->digests[i * NGX_HTTP_APIKEY_RING_ENTRY
+                  + NGX_HTTP_APIKEY_DIGEST_LEN] = node->record.scheme;
 
     ring->n++;
 }
@@ -406,11 +413,12 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
 
     while (m && n + 1 < NGX_HTTP_APIKEY_USAGE_BATCH) {
         m--;
-        digest = ring->digests + ring->start * NGX_HTTP_APIKEY_DIGEST_LEN;
+        digest = ring->digests + ring->start * NGX_HTTP_APIKEY_RING_ENTRY;
         ring->start = (ring->start + 1) % ring->size;
         ring->n--;
 
-        node = ngx_http_apikey_lookup_locked(zone, digest);
+        node = ngx_http_apikey_lookup_locked(zone, digest,
+                                          digest[NGX_HTTP_APIKEY_DIGEST_LEN]);
 
         if (node == NULL) {
             continue;
@@ -456,7 +464,8 @@ ngx_http_apikey_usage_flush(ngx_event_t *ev)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for ( /* void */ ; i < n; i++) {
-        node = ngx_http_apikey_lookup_locked(zone, batch[i].flush.digest);
+        node = ngx_http_apikey_lookup_locked(zone, batch[i].flush.digest,
+                                             batch[i].flush.scheme);
 
         if (node == NULL) {
             continue;
@@ -612,6 +621,7 @@ ngx_http_apikey_collect_locked(ngx_http_apikey_zone_t *zone,
 
     ngx_memcpy(flush->digest, node->record.digest,
                NGX_HTTP_APIKEY_DIGEST_LEN);
+    flush->scheme = node->record.scheme;
 
     item->last_used = node->last_used;
     item->id_len = node->record.id_len;
@@ -769,7 +779,7 @@ ngx_http_apikey_usage_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    node = ngx_http_apikey_lookup_locked(zone, item->digest);
+    node = ngx_http_apikey_lookup_locked(zone, item->digest, item->scheme);
 
     if (node) {
         ngx_http_apikey_usage_settle_locked(zone, node, item, reply);

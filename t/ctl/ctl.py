@@ -106,14 +106,17 @@ SERVROOT2 = SERVROOT.rstrip("/") + "2"
 KEYS = {}
 
 
-def apikeyctl(args, save):
+def apikeyctl(args, save, out=False):
     """Runs apikeyctl against the suite's Redis; with save=NAME, keeps the
-    key it prints (create, rotate) for later /send requests."""
+    key it prints (create, rotate) for later /send requests; with out=1,
+    its standard output and error follow the exit status."""
     binary = os.environ.get("TEST_NGINX_APIKEYCTL", "build/apikeyctl")
     p = subprocess.run([binary, "--redis", "127.0.0.1:%d" % REDIS_PORT]
-                       + args, capture_output=True, text=True, timeout=10)
+                       + args, capture_output=True, text=True, timeout=30)
     if save and p.returncode == 0:
         KEYS[save] = p.stdout.strip().splitlines()[-1]
+    if out:
+        return "exit=%d\n%s%s" % (p.returncode, p.stdout, p.stderr)
     return "exit=%d" % p.returncode
 
 
@@ -692,7 +695,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if action == "fake-redis-stop":
             return FAKE.stop()
         if action == "apikeyctl":
-            return apikeyctl(q["a"], q.get("save", [None])[0])
+            return apikeyctl(q["a"], q.get("save", [None])[0],
+                             q.get("out", ["0"])[0] == "1")
         if action == "send":
             return send(KEYS[q["key"][0]], q.get("method", ["GET"])[0],
                         q["path"][0])

@@ -830,5 +830,46 @@ else
 fi
 
 
+# --- import: keys known by their SHA-256 digests (docs/keys.md, 5) -----
+# (the module's side, and files of 10,000 lines: t/029-legacy-import.t)
+
+h1=$(printf '%s' imp_key_one | sha256sum | cut -c1-64)
+h2=$(printf '%s' imp_key_two | sha256sum | cut -c1-64)
+subscribe apikey:events
+run "$A" "${R[@]}" import - <<EOF_CSV
+digest,id,owner,access,name
+$h1,imp-1,acme,read,"One, imported"
+$h2,imp-2,acme,limited
+EOF_CSV
+is "$rc:$out" "0:imported 2, unchanged 0, refused 0" \
+    "import from stdin: two records"
+expect_record "sha256:$h1" "records under key:sha256:<hex>" \
+    id=imp-1 owner=acme access=read "name=One, imported"
+is "$(rc_ GET apikey:id:imp-1)" "sha256:$h1" \
+    "the id string holds sha256:<hex>"
+is "$(changes 2)" "$(printf 'sha256:%s\nsha256:%s' "$h1" "$h2")" \
+    "import appends d sha256:<hex> to the change log"
+if published "sha256:$h1" "sha256:$h2"; then
+    pass "import publishes sha256:<hex>"
+else
+    fail "import publishes sha256:<hex>" "$(cat "$tmp/sub.out")"
+fi
+is "$(rc_ GET apikey:legacy-scheme)" sha256 "the key set's digest scheme"
+
+run "$A" "${R[@]}" --json show imp-1
+like "$out" "^\\{\"digest\":\"sha256:$h1\",\"id\":\"imp-1\"" \
+    "show of an imported key by id"
+run "$A" "${R[@]}" revoke imp-2
+is "$rc:$(rc_ HGET "apikey:key:sha256:$h2" active):$(changes 1)" \
+    "0:0:sha256:$h2" "revoke of an imported key, in the change log"
+run "$A" "${R[@]}" import - <<EOF_CSV
+$h2,imp-2,acme,limited
+EOF_CSV
+like "$rc:$out:$err" "^1:imported 0, unchanged 0, refused 1:.*line 1: refused: a different record" \
+    "a revoked record is never written over by an import"
+exits "import needs a file" 1 "$A" "${R[@]}" import
+exits "--pepper-scheme is import's alone" 1 \
+    "$A" "${R[@]}" --pepper-scheme sha256 list
+
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -40,6 +40,8 @@
 
 #define ACTL_DIGEST_LEN      32
 #define ACTL_HEX_LEN         64
+/* what <prefix>id:<id> holds: "<hex>", or "sha256:<hex>" (imported) */
+#define ACTL_DIGEST_NAME_LEN NGX_APIKEY_MAX_DIGEST_NAME
 /* the schema's bounds are the module's: ngx_apikey_format.h */
 #define ACTL_MAX_KEY_LEN     NGX_APIKEY_MAX_KEY_LEN
 #define ACTL_MAX_KEY_PREFIX  NGX_APIKEY_MAX_KEY_PREFIX
@@ -83,6 +85,7 @@ enum {
     ACTL_CMD_USAGE,
     ACTL_CMD_ACCEPT_DATASET,
     ACTL_CMD_UPDATE,
+    ACTL_CMD_IMPORT,
     ACTL_CMD_HELP,
     ACTL_CMD_VERSION
 };
@@ -122,6 +125,7 @@ enum {
     ACTL_OPT_CLUSTER,
     ACTL_OPT_PASSWORD_FILE,
     ACTL_OPT_VERSION,
+    ACTL_OPT_PEPPER_SCHEME,
     ACTL_NOPTS
 };
 
@@ -207,6 +211,9 @@ typedef struct {
     int              inactive;
     long long        grace;
     long             hours;
+
+    /* import */
+    const char      *pepper_scheme;
 
     int              seen[ACTL_NOPTS];
     time_t           now;
@@ -297,12 +304,19 @@ int actl_cmd_rotate(actl_conf_t *cf);
 /* hash.c */
 int actl_cmd_hash(actl_conf_t *cf);
 
+/* import.c */
+int actl_cmd_import(actl_conf_t *cf);
+
 /* usage.c */
 int actl_cmd_usage(actl_conf_t *cf);
 
 /* changes.c */
 int actl_change_log(actl_conf_t *cf, actl_cmd_t *cmds, int n,
     actl_cmd_t *log);
+void actl_change_entry(const char *stream, actl_cmd_t *cmd,
+    const char *digest, size_t len);
+void actl_change_epoch(actl_conf_t *cf, char *epoch, char *id,
+    actl_cmd_t *cmd);
 int actl_cmd_accept_dataset(actl_conf_t *cf);
 
 

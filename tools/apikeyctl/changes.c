@@ -9,10 +9,10 @@
  * and accept-dataset.
  *
  * Each digest a transaction publishes on <prefix>events is also appended
- * to the stream <prefix>changes ("d <digest>", "d *" for everything) in
- * the same MULTI/EXEC, and the first writer of a key set names it with
- * SET <prefix>epoch <random> NX.  Version-1 readers keep the channel;
- * the module reads the stream.
+ * to the stream <prefix>changes ("d <digest>", "d sha256:<digest>" for an
+ * imported key, "d *" for everything) in the same MULTI/EXEC, and the
+ * first writer of a key set names it with SET <prefix>epoch <random> NX.
+ * Version-1 readers keep the channel; the module reads the stream.
  */
 
 
@@ -28,9 +28,8 @@ int
 actl_change_log(actl_conf_t *cf, actl_cmd_t *cmds, int n, actl_cmd_t *log)
 {
     int            i, nlog;
-    char           stream[ACTL_MAX_NAME], epoch[ACTL_MAX_NAME];
-    char           id[2 * 16 + 1];
-    unsigned char  rnd[16];
+    static char    stream[ACTL_MAX_NAME], epoch[ACTL_MAX_NAME];
+    static char    id[2 * 16 + 1];
 
     actl_name(cf, stream, "changes", "");
 
@@ -46,9 +45,8 @@ actl_change_log(actl_conf_t *cf, actl_cmd_t *cmds, int n, actl_cmd_t *log)
         }
 
         actl_cmd_init(&log[nlog]);
-        actl_cmd_set(&log[nlog], "XADD", stream, "MAXLEN", "~",
-                     ACTL_CHANGES_MAXLEN, "*", "d", NULL);
-        actl_cmd_addn(&log[nlog], cmds[i].argv[2], cmds[i].argvlen[2]);
+        actl_change_entry(stream, &log[nlog], cmds[i].argv[2],
+                          cmds[i].argvlen[2]);
         nlog++;
     }
 
@@ -56,17 +54,42 @@ actl_change_log(actl_conf_t *cf, actl_cmd_t *cmds, int n, actl_cmd_t *log)
         return 0;
     }
 
-    /* a random id names a dataset; NX: only the first writer's counts */
+    actl_cmd_init(&log[nlog]);
+    actl_change_epoch(cf, epoch, id, &log[nlog]);
+
+    return nlog + 1;
+}
+
+
+/* "XADD <stream> MAXLEN ~ n * d <digest>"; stream: actl_name(, "changes") */
+
+void
+actl_change_entry(const char *stream, actl_cmd_t *cmd, const char *digest,
+    size_t len)
+{
+    actl_cmd_set(cmd, "XADD", stream, "MAXLEN", "~", ACTL_CHANGES_MAXLEN,
+                 "*", "d", NULL);
+    actl_cmd_addn(cmd, digest, len);
+}
+
+
+/*
+ * "SET <prefix>epoch <random> NX": a random id names a dataset, and only
+ * the first writer's counts; epoch (ACTL_MAX_NAME bytes) and id (33) hold
+ * the arguments
+ */
+
+void
+actl_change_epoch(actl_conf_t *cf, char *epoch, char *id, actl_cmd_t *cmd)
+{
+    unsigned char  rnd[16];
 
     randombytes_buf(rnd, sizeof(rnd));
-    sodium_bin2hex(id, sizeof(id), rnd, sizeof(rnd));
+    sodium_bin2hex(id, 2 * sizeof(rnd) + 1, rnd, sizeof(rnd));
 
     actl_name(cf, epoch, "epoch", "");
 
-    actl_cmd_init(&log[nlog]);
-    actl_cmd_set(&log[nlog], "SET", epoch, id, "NX", NULL);
-
-    return nlog + 1;
+    actl_cmd_set(cmd, "SET", epoch, id, "NX", NULL);
 }
 
 

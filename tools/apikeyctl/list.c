@@ -103,10 +103,14 @@ actl_cmd_list(actl_conf_t *cf)
         keys = r->element[1];
 
         for (i = 0; i < keys->elements; i++) {
+            /* "<hex>", and "sha256:<hex>" for imported keys */
+
             if (keys->element[i]->type != REDIS_REPLY_STRING
-                || keys->element[i]->len != plen + ACTL_HEX_LEN
-                || !actl_valid_hex(keys->element[i]->str + plen,
-                                   ACTL_HEX_LEN))
+                || keys->element[i]->len < plen
+                || ngx_apikey_digest_name((unsigned char *)
+                                              keys->element[i]->str + plen,
+                                          keys->element[i]->len - plen)
+                   == NGX_APIKEY_BAD)
             {
                 continue;
             }
@@ -176,8 +180,8 @@ actl_cmd_list(actl_conf_t *cf)
                 continue;
             }
 
-            printf("%s{\"digest\":\"%.*s\"", j++ ? "," : "",
-                   ACTL_HEX_LEN, entries[i].digest);
+            printf("%s{\"digest\":\"%s\"", j++ ? "," : "",
+                   entries[i].digest);
 
             for (k = 0; k + 1 < r->elements; k += 2) {
                 if (r->element[k]->type != REDIS_REPLY_STRING
@@ -294,7 +298,8 @@ int
 actl_cmd_show(actl_conf_t *cf)
 {
     int           rc;
-    char          digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME], when[32];
+    char          digest[ACTL_DIGEST_NAME_LEN + 1], rname[ACTL_MAX_NAME];
+    char          when[32];
     size_t        i, k;
     long long     t;
     redisReply   *r, *f, *v;

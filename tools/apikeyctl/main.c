@@ -132,6 +132,10 @@ main(int argc, char **argv)
         rc = actl_cmd_accept_dataset(cf);
         break;
 
+    case ACTL_CMD_IMPORT:
+        rc = actl_cmd_import(cf);
+        break;
+
     default: /* ACTL_CMD_USAGE */
         rc = actl_cmd_usage(cf);
         break;
@@ -194,6 +198,10 @@ actl_usage(FILE *f)
 "  usage ID               requests per hour and last use\n"
 "  accept-dataset         make every nginx load what Redis holds now\n"
 "                         (after a data loss, see docs/replication.md)\n"
+"  import FILE|-          write records of keys issued elsewhere, known by\n"
+"                         their SHA-256 digests, from CSV lines\n"
+"                         digest,id,owner,access[,name,grants,expires,\n"
+"                         limit,ips] (see docs/keys.md)\n"
 "\n"
 "Global options:\n"
 "  --redis host:port|unix:/path   default 127.0.0.1:6379\n"
@@ -232,6 +240,11 @@ actl_usage(FILE *f)
 "\n"
 "usage options:\n"
 "  --hours N              hours to show, up to the current one (default 24)\n"
+"\n"
+"import options:\n"
+"  --pepper-scheme sha256|hmac-sha256\n"
+"                         how the digests were made (default sha256);\n"
+"                         one key set holds one kind\n"
 "\n"
 "Exit codes: 0 ok, 1 usage error, 2 unknown id, 3 Redis error.\n",
           f);

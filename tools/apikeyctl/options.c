@@ -15,7 +15,7 @@
 
 static const char  *actl_commands[] = {
     "", "create", "list", "show", "revoke", "delete", "rotate", "hash",
-    "usage", "accept-dataset", "update", "help", NULL
+    "usage", "accept-dataset", "update", "import", "help", NULL
 };
 
 
@@ -46,6 +46,8 @@ static const actl_option_t  actl_options[] = {
     { "inactive",   ACTL_OPT_INACTIVE,   0, 0, ACTL_RECORD },
     { "grace",      ACTL_OPT_GRACE,      1, 0, ACTL_IN(ACTL_CMD_ROTATE) },
     { "hours",      ACTL_OPT_HOURS,      1, 0, ACTL_IN(ACTL_CMD_USAGE) },
+    { "pepper-scheme", ACTL_OPT_PEPPER_SCHEME, 1, 0,
+      ACTL_IN(ACTL_CMD_IMPORT) },
     { "tls",        ACTL_OPT_TLS,        0, 0, ACTL_ALL },
     { "tls-ca",     ACTL_OPT_TLS_CA,     1, 0, ACTL_ALL },
     { "tls-cert",   ACTL_OPT_TLS_CERT,   1, 0, ACTL_ALL },
@@ -213,6 +215,14 @@ actl_parse_args(actl_conf_t *cf, int argc, char **argv)
 
         break;
 
+    case ACTL_CMD_IMPORT:
+        if (cf->nargs != 1) {
+            return actl_error(ACTL_EUSAGE, "\"import\" needs a file, or - "
+                              "for the standard input");
+        }
+
+        break;
+
     default:
         if (cf->nargs != 0) {
             return actl_error(ACTL_EUSAGE, "\"%s\" takes no argument",
@@ -374,6 +384,17 @@ actl_set_option(actl_conf_t *cf, const actl_option_t *opt, const char *value)
         cf->hours = (long) n;
         break;
 
+    case ACTL_OPT_PEPPER_SCHEME:
+        if (strcmp(value, "sha256") != 0
+            && strcmp(value, "hmac-sha256") != 0)
+        {
+            return actl_error(ACTL_EUSAGE, "invalid --pepper-scheme \"%s\": "
+                              "use sha256 or hmac-sha256", value);
+        }
+
+        cf->pepper_scheme = value;
+        break;
+
     case ACTL_OPT_TLS:
         cf->tls = 1;
         break;
@@ -462,7 +483,7 @@ actl_check_args(actl_conf_t *cf)
                           "APIKEYCTL_PASSWORD)");
     }
 
-    if (cf->nargs == 1) {
+    if (cf->nargs == 1 && cf->command != ACTL_CMD_IMPORT) {
         if (actl_check_text("id", cf->arg, ACTL_ID_LOOKUP) != ACTL_OK) {
             return ACTL_EUSAGE;
         }

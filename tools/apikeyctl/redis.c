@@ -439,7 +439,8 @@ actl_name(actl_conf_t *cf, char *buf, const char *kind, const char *part)
 
 /*
  * finds the digest of an id, WATCHing its id string and record when
- * "watch" is set: ACTL_OK, ACTL_ENOID (a message printed) or ACTL_EREDIS;
+ * "watch" is set (digest: room for ACTL_DIGEST_NAME_LEN + 1 bytes):
+ * ACTL_OK, ACTL_ENOID (a message printed) or ACTL_EREDIS;
  * digest is set to "" when the id string exists but its record does not
  * belong to the id (it is dangling)
  */
@@ -469,13 +470,17 @@ actl_lookup(actl_conf_t *cf, const char *id, char *digest, int watch)
         return actl_error(ACTL_ENOID, "unknown id \"%s\"", id);
     }
 
-    if (r->len != ACTL_HEX_LEN || !actl_valid_hex(r->str, r->len)) {
+    /* "<hex>", or "sha256:<hex>" for a key imported by its digest */
+
+    if (ngx_apikey_digest_name((unsigned char *) r->str, r->len)
+        == NGX_APIKEY_BAD)
+    {
         freeReplyObject(r);
         digest[0] = '\0';
         return ACTL_OK;
     }
 
-    memcpy(digest, r->str, ACTL_HEX_LEN + 1);
+    memcpy(digest, r->str, r->len + 1);
     freeReplyObject(r);
 
     actl_name(cf, rname, "key:", digest);

@@ -18,7 +18,7 @@ int
 actl_cmd_revoke(actl_conf_t *cf)
 {
     int          attempt, rc;
-    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
+    char         digest[ACTL_DIGEST_NAME_LEN + 1], rname[ACTL_MAX_NAME];
     char         events[ACTL_MAX_NAME];
     actl_cmd_t   cmds[2];
 
@@ -146,7 +146,7 @@ int
 actl_cmd_delete(actl_conf_t *cf)
 {
     int          attempt, rc, n;
-    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
+    char         digest[ACTL_DIGEST_NAME_LEN + 1], rname[ACTL_MAX_NAME];
     char         iname[ACTL_MAX_NAME], events[ACTL_MAX_NAME];
     actl_cmd_t   cmds[3];
 

@@ -19,7 +19,8 @@ int
 actl_cmd_rotate(actl_conf_t *cf)
 {
     int           attempt, rc, n;
-    char          key[ACTL_MAX_KEY_LEN + 1], digest[ACTL_HEX_LEN + 1];
+    char          key[ACTL_MAX_KEY_LEN + 1];
+    char          digest[ACTL_DIGEST_NAME_LEN + 1];
     char          ndigest[ACTL_HEX_LEN + 1], id[ACTL_MAX_STR + 1];
     char          rname[ACTL_MAX_NAME], nrname[ACTL_MAX_NAME];
     char          niname[ACTL_MAX_NAME], events[ACTL_MAX_NAME];

@@ -17,7 +17,7 @@ int
 actl_cmd_usage(actl_conf_t *cf)
 {
     int           rc;
-    char          digest[ACTL_HEX_LEN + 1], hour[32], when[32];
+    char          digest[ACTL_DIGEST_NAME_LEN + 1], hour[32], when[32];
     char         *names;
     long          i, h;
     long long     first, total, n, last;
