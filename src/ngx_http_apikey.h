@@ -599,6 +599,8 @@ ngx_int_t ngx_http_apikey_count_locked(ngx_http_request_t *r,
     ngx_http_apikey_loc_conf_t *alcf, ngx_http_apikey_ctx_t *ctx);
 ngx_int_t ngx_http_apikey_limit_init(ngx_conf_t *cf);
 time_t ngx_http_apikey_now(ngx_http_request_t *r);
+ngx_int_t ngx_http_apikey_add_text(ngx_http_request_t *r, ngx_str_t *name,
+    u_char *text, size_t len);
 
 /* ngx_http_apikey_sunset.c */
 char *ngx_http_apikey_expiry_warning(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -73,8 +73,6 @@ static ngx_int_t ngx_http_apikey_ietf_headers(ngx_http_request_t *r,
     ngx_http_apikey_ctx_t *ctx, time_t now);
 static ngx_int_t ngx_http_apikey_add_header(ngx_http_request_t *r,
     ngx_str_t *name, uint64_t value);
-static ngx_int_t ngx_http_apikey_add_text(ngx_http_request_t *r,
-    ngx_str_t *name, u_char *text, size_t len);
 static uint64_t ngx_http_apikey_now_ms(ngx_http_request_t *r);
 
 
@@ -748,30 +746,24 @@ static ngx_int_t
 ngx_http_apikey_add_header(ngx_http_request_t *r, ngx_str_t *name,
     uint64_t value)
 {
-    ngx_table_elt_t  *h;
+    u_char  *p;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    h->value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (h->value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key = *name;
-    h->value.len = ngx_sprintf(h->value.data, "%uL", value) - h->value.data;
-
-    return NGX_OK;
+    return ngx_http_apikey_add_text(r, name, p,
+                                    ngx_sprintf(p, "%uL", value) - p);
 }
 
 
-static ngx_int_t
+/*
+ * A response header of the module's (rate limits, Sunset): text stays
+ * where it is, in the request's pool or static.
+ */
+
+ngx_int_t
 ngx_http_apikey_add_text(ngx_http_request_t *r, ngx_str_t *name,
     u_char *text, size_t len)
 {

@@ -33,8 +33,6 @@
 
 
 static ngx_int_t ngx_http_apikey_sunset_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_apikey_sunset_header(ngx_http_request_t *r,
-    ngx_str_t *name, u_char *value, size_t len);
 static ngx_int_t ngx_http_apikey_sunset_link(ngx_http_request_t *r,
     ngx_str_t *url, ngx_str_t *rel);
 static ngx_uint_t ngx_http_apikey_link_valid(ngx_str_t *url);
@@ -221,10 +219,9 @@ ngx_http_apikey_sunset_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        if (ngx_http_apikey_sunset_header(r, &deprecation, p,
-                                          ngx_sprintf(p, "@%uD",
-                                                      ctx->deprecated)
-                                          - p)
+        if (ngx_http_apikey_add_text(r, &deprecation, p,
+                                     ngx_sprintf(p, "@%uD", ctx->deprecated)
+                                     - p)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -244,8 +241,8 @@ ngx_http_apikey_sunset_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (ngx_http_apikey_sunset_header(r, &sunset, p,
-                                      ngx_http_time(p, expires) - p)
+    if (ngx_http_apikey_add_text(r, &sunset, p,
+                                 ngx_http_time(p, expires) - p)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -259,31 +256,6 @@ ngx_http_apikey_sunset_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
-}
-
-
-/* value: allocated from the request's pool */
-
-static ngx_int_t
-ngx_http_apikey_sunset_header(ngx_http_request_t *r, ngx_str_t *name,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key = *name;
-    h->value.len = len;
-    h->value.data = value;
-
-    return NGX_OK;
 }
 
 
@@ -305,5 +277,5 @@ ngx_http_apikey_sunset_link(ngx_http_request_t *r, ngx_str_t *url,
 
     last = ngx_sprintf(p, "<%V>; rel=\"%V\"", url, rel);
 
-    return ngx_http_apikey_sunset_header(r, &link, p, last - p);
+    return ngx_http_apikey_add_text(r, &link, p, last - p);
 }
