@@ -341,7 +341,7 @@ my $h = ::sha($::L{read});
 
 
 
-=== TEST 9: apikeyctl by id on imported keys: show, list, revoke, delete
+=== TEST 9: apikeyctl by id on imported keys: show, list, update, revoke, delete
 --- http_config eval: $::ON
 --- config eval: $::API
 --- init: ::seed_legacy($::PLAIN, $::L{full}, 200)
@@ -349,6 +349,8 @@ my $h = ::sha($::L{read});
 ["GET /api/x",
  ::ctl_out(qw(show legacy-full)),
  ::ctl_out(qw(--json list)),
+ ::ctl_out(qw(update legacy-full --limit 7)),
+ ::seq("HGET apikey:key:sha256:" . ::sha($::L{full}) . " limit"),
  ::ctl(qw(revoke legacy-full)) . "&sleep=0.1",
  "GET /api/x",
  ::ctl(qw(delete legacy-lim)) . "&sleep=0.1",
@@ -356,15 +358,17 @@ my $h = ::sha($::L{read});
  ::seq("EXISTS apikey:key:sha256:" . ::sha($::L{lim}) . " apikey:id:legacy-lim"),
  ::seq("XREVRANGE apikey:changes + - COUNT 1")]
 --- more_headers eval
-[::k("full"), "", "", "", ::k("full"), "", ::k("lim"), "", ""]
+[::k("full"), "", "", "", "", "", ::k("full"), "", ::k("lim"), "", ""]
 --- error_code eval
-[200, 200, 200, 200, 401, 200, 401, 200, 200]
+[200, 200, 200, 200, 200, 200, 401, 200, 401, 200, 200]
 --- response_body_like eval
 my $h = ::sha($::L{full});
 my $l = ::sha($::L{lim});
 ["^backend",
  "exit=0\ndigest +sha256:$h\nid +legacy-full\nowner +acme\nname +Old full key\naccess +full\n",
  "exit=0\n.*\\{\"digest\":\"sha256:$h\",\"id\":\"legacy-full\"",
+ "^exit=0\nupdated legacy-full: limit 7\n",
+ '^\["7"\]$',
  "exit=0",
  '^\{"detail":"Invalid API key"\}$',
  "exit=0",

@@ -14,45 +14,17 @@
 #include "apikeyctl.h"
 
 
+static int actl_set_field(actl_conf_t *cf, const char *field,
+    const char *value, char *digest);
+
+
 int
 actl_cmd_revoke(actl_conf_t *cf)
 {
-    int          attempt, rc;
-    char         digest[ACTL_DIGEST_NAME_LEN + 1], rname[ACTL_MAX_NAME];
-    char         events[ACTL_MAX_NAME];
-    actl_cmd_t   cmds[2];
+    int   rc;
+    char  digest[ACTL_DIGEST_NAME_LEN + 1];
 
-    actl_cmd_init(&cmds[0]);
-    actl_cmd_init(&cmds[1]);
-    actl_name(cf, events, "events", "");
-
-    rc = ACTL_EREDIS;
-
-    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
-        rc = actl_lookup(cf, cf->arg, digest, 1);
-        if (rc != ACTL_OK) {
-            actl_unwatch(cf);
-            goto done;
-        }
-
-        if (digest[0] == '\0') {
-            actl_unwatch(cf);
-            rc = actl_error(ACTL_ENOID, "unknown id \"%s\": its id string "
-                            "points to no record of that id", cf->arg);
-            goto done;
-        }
-
-        actl_name(cf, rname, "key:", digest);
-        actl_cmd_set(&cmds[0], "HSET", rname, "active", "0", NULL);
-        actl_cmd_set(&cmds[1], "PUBLISH", events, digest, NULL);
-
-        rc = actl_transaction(cf, cmds, 2);
-        if (rc != ACTL_AGAIN) {
-            break;
-        }
-
-        rc = ACTL_EREDIS;
-    }
+    rc = actl_set_field(cf, "active", "0", digest);
 
     if (rc == ACTL_OK) {
         if (cf->json) {
@@ -65,11 +37,6 @@ actl_cmd_revoke(actl_conf_t *cf)
         }
     }
 
-done:
-
-    actl_cmd_free(&cmds[0]);
-    actl_cmd_free(&cmds[1]);
-
     return rc;
 }
 
@@ -79,46 +46,14 @@ done:
 int
 actl_cmd_update(actl_conf_t *cf)
 {
-    int          attempt, rc;
-    char         digest[ACTL_HEX_LEN + 1], rname[ACTL_MAX_NAME];
-    char         events[ACTL_MAX_NAME];
-    actl_cmd_t   cmds[2];
+    int   rc;
+    char  digest[ACTL_DIGEST_NAME_LEN + 1];
 
     if (cf->limit == NULL) {
         return actl_error(ACTL_EUSAGE, "\"update\" needs --limit");
     }
 
-    actl_cmd_init(&cmds[0]);
-    actl_cmd_init(&cmds[1]);
-    actl_name(cf, events, "events", "");
-
-    rc = ACTL_EREDIS;
-
-    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
-        rc = actl_lookup(cf, cf->arg, digest, 1);
-        if (rc != ACTL_OK) {
-            actl_unwatch(cf);
-            goto done;
-        }
-
-        if (digest[0] == '\0') {
-            actl_unwatch(cf);
-            rc = actl_error(ACTL_ENOID, "unknown id \"%s\": its id string "
-                            "points to no record of that id", cf->arg);
-            goto done;
-        }
-
-        actl_name(cf, rname, "key:", digest);
-        actl_cmd_set(&cmds[0], "HSET", rname, "limit", cf->limit, NULL);
-        actl_cmd_set(&cmds[1], "PUBLISH", events, digest, NULL);
-
-        rc = actl_transaction(cf, cmds, 2);
-        if (rc != ACTL_AGAIN) {
-            break;
-        }
-
-        rc = ACTL_EREDIS;
-    }
+    rc = actl_set_field(cf, "limit", cf->limit, digest);
 
     if (rc == ACTL_OK) {
         if (cf->json) {
@@ -133,7 +68,56 @@ actl_cmd_update(actl_conf_t *cf)
         }
     }
 
-done:
+    return rc;
+}
+
+
+/*
+ * One field of the record of the id cf->arg, written with its change log
+ * entry and event in one MULTI/EXEC, again while another writer changes
+ * the id string; digest: the record's name, "sha256:<hex>" for an
+ * imported key, ACTL_DIGEST_NAME_LEN + 1 bytes.
+ */
+
+static int
+actl_set_field(actl_conf_t *cf, const char *field, const char *value,
+    char *digest)
+{
+    int          attempt, rc;
+    char         rname[ACTL_MAX_NAME], events[ACTL_MAX_NAME];
+    actl_cmd_t   cmds[2];
+
+    actl_cmd_init(&cmds[0]);
+    actl_cmd_init(&cmds[1]);
+    actl_name(cf, events, "events", "");
+
+    rc = ACTL_EREDIS;
+
+    for (attempt = 0; attempt < ACTL_ATTEMPTS; attempt++) {
+        rc = actl_lookup(cf, cf->arg, digest, 1);
+        if (rc != ACTL_OK) {
+            actl_unwatch(cf);
+            break;
+        }
+
+        if (digest[0] == '\0') {
+            actl_unwatch(cf);
+            rc = actl_error(ACTL_ENOID, "unknown id \"%s\": its id string "
+                            "points to no record of that id", cf->arg);
+            break;
+        }
+
+        actl_name(cf, rname, "key:", digest);
+        actl_cmd_set(&cmds[0], "HSET", rname, field, value, NULL);
+        actl_cmd_set(&cmds[1], "PUBLISH", events, digest, NULL);
+
+        rc = actl_transaction(cf, cmds, 2);
+        if (rc != ACTL_AGAIN) {
+            break;
+        }
+
+        rc = ACTL_EREDIS;
+    }
 
     actl_cmd_free(&cmds[0]);
     actl_cmd_free(&cmds[1]);
