@@ -43,40 +43,12 @@ if [ "${APIKEY_SKIP_DEPS:-}" != 1 ]; then
     bash "$top/scripts/deps.sh" valgrind
 fi
 
-if [ -n "${BENCH_MODULE:-}" ]; then
-    MODULE=$BENCH_MODULE
-else
-    build="${BENCH_BUILD_DIR:-$top/build/bench}"
-    APIKEY_SKIP_DEPS=1 BUILD_DIR="$build" bash "$top/scripts/build.sh" >&2
-    MODULE="$build/modules/ngx_http_apikey_module.so"
-fi
+bench_module
 
 [ -x "$CTL" ] || make -s -C "$top/tools" BUILD="$top/build" >&2
 
-work=$(mktemp -d /tmp/apikey-legacy.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-    local rc=$?
-    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
-    [ -n "${vp:-}" ] && kill "$vp" 2>/dev/null
-    rm -rf "$work"
-    exit $rc
-}
-trap cleanup EXIT
-
-redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize yes --dir "$work" --pidfile "$work/redis.pid" \
-    --logfile "$work/redis.log"
-for _ in $(seq 50); do
-    redis-cli -p "$RP" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
-
-python3 "$bench/lib/keys.py" "$work" 0 0 >/dev/null
-redis-cli -p "$RP" --pipe < "$work/small.resp" >/dev/null
-# shellcheck disable=SC1091
-. "$work/keys.env"
+bench_work legacy
+bench_small_redis "$RP"
 
 # 1,000 imported records, their digests made with the pepper
 printf 'a pepper for the benchmark\n' > "$work/pepper.key"
