@@ -327,7 +327,6 @@ typedef struct {
 
     /* digests of keys with counts to write back, *_usage.c's alone */
     ngx_http_apikey_ring_t     *ring;
-    ngx_uint_t                  flush_soon;     /* a key nears its limit */
 
     /* statistics, see ngx_http_apikey_status.c */
     ngx_atomic_t                decisions[NGX_HTTP_APIKEY_NDECISIONS];
